@@ -1,0 +1,32 @@
+# The two commands: `make run` and `make test`. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+
+export GX_ANALYTICS_ENABLED := False
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: setup run test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m pci demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m pci bench --scale medium --runs 3
+
+clean:
+	rm -rf data target logs .pytest_cache

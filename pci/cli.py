@@ -1,0 +1,56 @@
+"""`python -m pci <command>`: one subcommand per module.
+
+Each command module defines ``configure(parser)`` (adds its arguments) and
+``command(args) -> int`` (runs, returns the exit status). Modules are imported
+only when their command runs, so `--help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("pci.generate", "write a generated sample landing (contract-valid exports)"),
+    "land": ("pci.landing", "validate one export month and load it into the warehouse"),
+    "score": ("pci.scoring", "build the dbt models for a range of score months"),
+    "run": ("pci.pipeline", "land, score, validate and publish months through the DAG's tasks"),
+    "demo": ("pci.demo", "generate a sample landing if absent, run it, print the scores"),
+    "explain": ("pci.explain", "a partner's scorecard for one month"),
+    "report": ("pci.report", "an offline HTML report of one month"),
+    "bench": ("pci.bench", "the benchmark"),
+}
+
+
+def _defaults_env() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+def build_parser(argv: list[str] | None) -> tuple[argparse.ArgumentParser, object | None]:
+    parser = argparse.ArgumentParser(prog="python -m pci", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    chosen = None
+    wanted = next((a for a in (argv or []) if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            chosen = importlib.import_module(module_name)
+            chosen.configure(p)
+            p.set_defaults(_module=chosen)
+    return parser, chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    _defaults_env()
+    argv = sys.argv[1:] if argv is None else argv
+    parser, chosen = build_parser(argv)
+    args = parser.parse_args(argv)
+    if chosen is None:
+        parser.print_help()
+        return 2
+    return int(chosen.command(args) or 0)
