@@ -1,0 +1,314 @@
+"""`python -m pci bench`: the benchmark (outside the test suite).
+
+It generates a world once per scale (cached under ``bench/cache/<scale>``),
+prepares warehouses once (cached too), and then measures, each ``--runs``
+times on a fresh copy of the prepared warehouse, every case as a separate
+process (``python -m pci …``), sampling the memory of the whole process tree:
+
+* ``csv_floor``: DuckDB reading all ten CSV files of the last month once
+  (typed, as landing reads them): the floor for landing;
+* ``land_month``: ``pci land`` of the last month, the 25 months before it landed;
+* ``new_month``: ``pci run`` of the last month end to end through the DAG's
+  tasks (land, build, validate, publish), the 25 months before it landed;
+* ``new_month_13``: the same for month 13, with 12 months landed before it
+  (the cost of a month must grow with the data, not with the history);
+* ``backfill_14``: ``pci run`` of the last 14 months in one command, all 26
+  months landed;
+* ``fixed_cost``: a world of 1 partner and 1 tenant, one month through the same
+  path as ``new_month``: the fixed cost of the stack.
+
+Results: medians with minimum and maximum, written to ``bench/results.json``
+(all scales measured so far) and as a Markdown table into
+``docs/benchmark.md``, with the machine's cores and memory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pci.contract import FILES, add_months, format_month, parse_month
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "bench"
+CACHE_DIR = BENCH_DIR / "cache"
+RESULTS = BENCH_DIR / "results.json"
+DOC = ROOT / "docs" / "benchmark.md"
+
+FIRST = "2020-07"
+MONTHS = 26
+SEED = 20211
+
+SCALES = {
+    "tiny": (10, 300),  # used by the smoke test only
+    "small": (100, 5_000),
+    "medium": (2_000, 100_000),
+    "large": (20_000, 1_000_000),
+}
+
+TARGETS = {  # scale -> case -> (seconds, GiB); from the project's performance goals
+    "medium": {"new_month": (30, 3), "backfill_14": (120, 3), "land_month": (None, 3)},
+    "large": {"new_month": (600, 16)},
+}
+
+
+def configure(parser) -> None:
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cases", default="all",
+                        help="comma-separated subset of: " + ", ".join(CASES))
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmark.md")
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_rss_bytes: int
+
+
+def _py(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pci", *args]
+
+
+def measure(cmd: list[str], *, env: dict | None = None, cwd: Path = ROOT) -> Sample:
+    """Run cmd; wall time and peak RSS summed over the whole process tree."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [ps, *ps.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark step failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-4000:]}")
+    return Sample(seconds, peak)
+
+
+def _run(cmd: list[str]) -> None:
+    res = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"benchmark setup failed: {' '.join(cmd)}\n{res.stderr[-4000:]}")
+
+
+def _month(i: int) -> str:
+    """The i-th month of the world, 1-based."""
+    return format_month(add_months(parse_month(FIRST), i - 1))
+
+
+class World:
+    def __init__(self, scale: str):
+        self.scale = scale
+        self.partners, self.tenants = SCALES[scale]
+        self.dir = CACHE_DIR / scale
+        self.landing = self.dir / "landing"
+
+    def generate(self, progress) -> None:
+        done = self.dir / ".generated"
+        if done.exists():
+            return
+        progress(f"generating the {self.scale} world ({self.partners} partners, {self.tenants} tenants, {MONTHS} months)")
+        shutil.rmtree(self.landing, ignore_errors=True)
+        _run(_py("generate", "--out", str(self.landing), "--first", FIRST, "--months", str(MONTHS),
+                 "--partners", str(self.partners), "--tenants", str(self.tenants), "--seed", str(SEED)))
+        done.write_text("ok\n")
+
+    def landed_warehouse(self, through: int, progress) -> Path:
+        """A warehouse with months 1..through landed (cached)."""
+        wh = self.dir / f"landed_{through:02d}" / "pci.duckdb"
+        if (wh.parent / ".ready").exists():
+            return wh
+        shutil.rmtree(wh.parent, ignore_errors=True)
+        wh.parent.mkdir(parents=True)
+        for i in range(1, through + 1):
+            progress(f"preparing: landing {_month(i)} into a {through}-month warehouse")
+            _run(_py("land", "--landing", str(self.landing), "--warehouse", str(wh), "--month", _month(i)))
+        (wh.parent / ".ready").write_text("ok\n")
+        return wh
+
+
+def _fresh_copy(src: Path, work: Path) -> Path:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    dst = work / src.name
+    shutil.copy2(src, dst)
+    return dst
+
+
+def case_csv_floor(world: World, work: Path) -> list[str]:
+    folder = world.landing / _month(MONTHS)
+    reads = []
+    for f in FILES:
+        cols = ", ".join(f"'{c.name}': '{c.duckdb_type}'" for c in f.columns)
+        reads.append(f"SELECT count(*) FROM read_csv('{folder / f.filename}', header=true, "
+                     f"auto_detect=false, columns={{{cols}}}, dateformat='%Y-%m-%d')")
+    script = "import duckdb\ncon = duckdb.connect()\n" + "".join(
+        f"con.execute({q!r}).fetchall()\n" for q in reads)
+    return [sys.executable, "-c", script]
+
+
+def case_land_month(world: World, work: Path, progress) -> list[str]:
+    wh = _fresh_copy(world.landed_warehouse(MONTHS - 1, progress), work)
+    return _py("land", "--landing", str(world.landing), "--warehouse", str(wh), "--month", _month(MONTHS))
+
+
+def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
+    wh = _fresh_copy(world.landed_warehouse(month_no - 1, progress), work)
+    landing = work / "landing"  # only the months up to month_no are visible
+    landing.mkdir()
+    for i in range(1, month_no + 1):
+        os.symlink(world.landing / _month(i), landing / _month(i))
+    return _py("run", "--landing", str(landing), "--warehouse", str(wh), "--month", _month(month_no))
+
+
+def case_new_month_13(world: World, work: Path, progress) -> list[str]:
+    return case_new_month(world, work, progress, 13)
+
+
+def case_backfill_14(world: World, work: Path, progress) -> list[str]:
+    wh = _fresh_copy(world.landed_warehouse(MONTHS, progress), work)
+    return _py("run", "--landing", str(world.landing), "--warehouse", str(wh),
+               "--month", _month(MONTHS - 13), "--through", _month(MONTHS))
+
+
+def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
+    one = CACHE_DIR / "fixed" / "landing"
+    if not (one.parent / ".generated").exists():
+        shutil.rmtree(one.parent, ignore_errors=True)
+        _run(_py("generate", "--out", str(one), "--first", _month(MONTHS), "--months", "1",
+                 "--partners", "1", "--tenants", "1", "--seed", str(SEED)))
+        (one.parent / ".generated").write_text("ok\n")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return _py("run", "--landing", str(one), "--warehouse", str(work / "pci.duckdb"), "--month", _month(MONTHS))
+
+
+CASES = {
+    "csv_floor": lambda w, work, progress: case_csv_floor(w, work),
+    "land_month": case_land_month,
+    "new_month": case_new_month,
+    "new_month_13": case_new_month_13,
+    "backfill_14": case_backfill_14,
+    "fixed_cost": case_fixed_cost,
+}
+
+
+def summarize(samples: list[Sample]) -> dict:
+    secs = [s.seconds for s in samples]
+    mem = [s.peak_rss_bytes for s in samples]
+    return {
+        "runs": len(samples),
+        "median_s": round(statistics.median(secs), 3),
+        "min_s": round(min(secs), 3),
+        "max_s": round(max(secs), 3),
+        "median_peak_rss_mib": round(statistics.median(mem) / 2**20, 1),
+        "max_peak_rss_mib": round(max(mem) / 2**20, 1),
+    }
+
+
+def machine() -> dict:
+    import psutil
+
+    return {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def ratios(cases: dict) -> dict:
+    def med(name):
+        return cases.get(name, {}).get("median_s")
+
+    out = {}
+    if med("land_month") and med("csv_floor"):
+        out["land_month / csv_floor"] = round(med("land_month") / med("csv_floor"), 2)
+    if med("new_month") and med("new_month_13"):
+        out["new_month (25 landed) / new_month_13 (12 landed)"] = round(med("new_month") / med("new_month_13"), 3)
+    if med("new_month") and med("fixed_cost"):
+        out["new_month / fixed_cost"] = round(med("new_month") / med("fixed_cost"), 2)
+    if med("backfill_14") and med("new_month"):
+        out["backfill_14 / new_month"] = round(med("backfill_14") / med("new_month"), 2)
+    return out
+
+
+def render_markdown(results: dict) -> str:
+    lines = ["# Benchmark", "",
+             "Produced by `python -m pci bench --scale SCALE --runs N` (or `make bench`); "
+             "each figure is the median of N runs (min–max), wall time and peak memory of the "
+             "whole process tree. Raw figures: `bench/results.json`.", ""]
+    for scale, res in results.get("scales", {}).items():
+        m = res["machine"]
+        lines += [f"## {scale}: {res['partners']:,} partners, {res['tenants']:,} tenants, {MONTHS} months", "",
+                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; measured {res['measured_at']}; "
+                  f"{res['runs']} runs.", "",
+                  "| case | median s | min–max s | peak memory MiB (median / max) |", "|---|---:|---:|---:|"]
+        for name, c in res["cases"].items():
+            lines.append(f"| {name} | {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
+                         f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} |")
+        if res.get("ratios"):
+            lines += ["", "| ratio | value |", "|---|---:|"]
+            lines += [f"| {k} | {v} |" for k, v in res["ratios"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def command(args) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    world = World(args.scale)
+    names = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",")]
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        console.print(f"[red]unknown case(s): {', '.join(unknown)}[/red]")
+        return 2
+
+    def progress(msg: str) -> None:
+        console.print(f"[dim]{msg}[/dim]")
+
+    world.generate(progress)
+    cases: dict[str, dict] = {}
+    work = world.dir / "work"
+    for name in names:
+        samples = []
+        for run in range(args.runs):
+            cmd = CASES[name](world, work, progress)
+            progress(f"{name}: run {run + 1}/{args.runs}")
+            samples.append(measure(cmd))
+        cases[name] = summarize(samples)
+        console.print(f"{name}: median {cases[name]['median_s']:.2f} s "
+                      f"(min {cases[name]['min_s']:.2f}, max {cases[name]['max_s']:.2f}), "
+                      f"peak {cases[name]['max_peak_rss_mib']:.0f} MiB")
+    shutil.rmtree(work, ignore_errors=True)
+
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scales": {}}
+    results["scales"][args.scale] = {
+        "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
+        "runs": args.runs, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(), "cases": cases, "ratios": ratios(cases),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    if not args.no_docs:
+        DOC.write_text(render_markdown(results))
+    console.print(json.dumps(results["scales"][args.scale]["ratios"], indent=2))
+    return 0
