@@ -47,7 +47,6 @@ MONTHS = 26
 SEED = 20211
 
 SCALES = {
-    "tiny": (10, 300),  # used by the smoke test only
     "small": (100, 5_000),
     "medium": (2_000, 100_000),
     "large": (20_000, 1_000_000),
@@ -65,6 +64,13 @@ def configure(parser) -> None:
     parser.add_argument("--cases", default="all",
                         help="comma-separated subset of: " + ", ".join(CASES))
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmark.md")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results JSON")
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR, help="where generated worlds are kept")
+
+RATIO_TARGETS = {
+    "land_month / csv_floor": 3.0,
+    "new_month (25 landed) / new_month_13 (12 landed)": 1.15,
+}
 
 
 @dataclass
@@ -118,10 +124,11 @@ def _month(i: int) -> str:
 
 
 class World:
-    def __init__(self, scale: str):
+    def __init__(self, scale: str, cache: Path = CACHE_DIR):
         self.scale = scale
+        self.cache = cache
         self.partners, self.tenants = SCALES[scale]
-        self.dir = CACHE_DIR / scale
+        self.dir = cache / scale
         self.landing = self.dir / "landing"
 
     def generate(self, progress) -> None:
@@ -141,7 +148,15 @@ class World:
             return wh
         shutil.rmtree(wh.parent, ignore_errors=True)
         wh.parent.mkdir(parents=True)
-        for i in range(1, through + 1):
+        # continue from the largest prepared warehouse with fewer months, if any
+        start = 1
+        for k in range(through - 1, 0, -1):
+            prev = self.dir / f"landed_{k:02d}"
+            if (prev / ".ready").exists():
+                shutil.copy2(prev / "pci.duckdb", wh)
+                start = k + 1
+                break
+        for i in range(start, through + 1):
             progress(f"preparing: landing {_month(i)} into a {through}-month warehouse")
             _run(_py("land", "--landing", str(self.landing), "--warehouse", str(wh), "--month", _month(i)))
         (wh.parent / ".ready").write_text("ok\n")
@@ -193,7 +208,7 @@ def case_backfill_14(world: World, work: Path, progress) -> list[str]:
 
 
 def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
-    one = CACHE_DIR / "fixed" / "landing"
+    one = world.cache / "fixed" / "landing"
     if not (one.parent / ".generated").exists():
         shutil.rmtree(one.parent, ignore_errors=True)
         _run(_py("generate", "--out", str(one), "--first", _month(MONTHS), "--months", "1",
@@ -250,6 +265,17 @@ def ratios(cases: dict) -> dict:
     return out
 
 
+def target_verdict(scale: str, case: str, c: dict) -> str:
+    target = TARGETS.get(scale, {}).get(case)
+    if not target:
+        return ""
+    seconds, gib = target
+    ok_time = seconds is None or c["median_s"] <= seconds
+    ok_mem = c["max_peak_rss_mib"] <= gib * 1024
+    wanted = " and ".join(x for x in (f"≤ {seconds} s" if seconds else "", f"≤ {gib} GiB") if x)
+    return f"{wanted}: {'met' if ok_time and ok_mem else 'MISSED'}"
+
+
 def render_markdown(results: dict) -> str:
     lines = ["# Benchmark", "",
              "Produced by `python -m pci bench --scale SCALE --runs N` (or `make bench`); "
@@ -260,13 +286,18 @@ def render_markdown(results: dict) -> str:
         lines += [f"## {scale}: {res['partners']:,} partners, {res['tenants']:,} tenants, {MONTHS} months", "",
                   f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; measured {res['measured_at']}; "
                   f"{res['runs']} runs.", "",
-                  "| case | median s | min–max s | peak memory MiB (median / max) |", "|---|---:|---:|---:|"]
+                  "| case | median s | min–max s | peak memory MiB (median / max) | target |",
+                  "|---|---:|---:|---:|---|"]
         for name, c in res["cases"].items():
             lines.append(f"| {name} | {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
-                         f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} |")
+                         f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} | "
+                         f"{target_verdict(scale, name, c)} |")
         if res.get("ratios"):
-            lines += ["", "| ratio | value |", "|---|---:|"]
-            lines += [f"| {k} | {v} |" for k, v in res["ratios"].items()]
+            lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+            for k, v in res["ratios"].items():
+                limit = RATIO_TARGETS.get(k)
+                verdict = f"≤ {limit}: {'met' if v <= limit else 'MISSED'}" if limit else ""
+                lines.append(f"| {k} | {v} | {verdict} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -275,7 +306,7 @@ def command(args) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    world = World(args.scale)
+    world = World(args.scale, args.cache)
     names = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",")]
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -300,14 +331,15 @@ def command(args) -> int:
                       f"peak {cases[name]['max_peak_rss_mib']:.0f} MiB")
     shutil.rmtree(work, ignore_errors=True)
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scales": {}}
+    results_path = args.results
+    results = json.loads(results_path.read_text()) if results_path.exists() else {"scales": {}}
     results["scales"][args.scale] = {
         "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
         "runs": args.runs, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(), "cases": cases, "ratios": ratios(cases),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     if not args.no_docs:
         DOC.write_text(render_markdown(results))
     console.print(json.dumps(results["scales"][args.scale]["ratios"], indent=2))
