@@ -1,0 +1,375 @@
+"""`python -m pci land`: validate one export month and load it into the warehouse.
+
+``land_month(landing_dir, warehouse, month)`` is the whole step (the Airflow
+task calls the same function):
+
+1. ``<landing>/<YYYY-MM>/_manifest.json`` missing: the export is still being
+   written; :class:`NotReady` (exit 3), nothing is touched.
+2. The same manifest (sha256 of its bytes) is already the month's current
+   load: nothing to do (status ``unchanged``).
+3. Validation (:mod:`pci.validation`): the manifest; each CSV read by
+   DuckDB's CSV reader (header read first to learn the column order; every
+   column read as VARCHAR, then parsed with explicit rules); the contract's
+   rules of section 3 by the Great Expectations suites in ``expectations/``;
+   the rules across files in SQL. Any violation: :class:`ValidationFailed`
+   (exit 1) with the report, nothing loaded.
+4. The load, in one DuckDB transaction: the month's earlier rows (if any)
+   move from ``raw.<file>`` to ``raw_archive.<file>``, the new rows go into
+   ``raw.<file>`` with ``export_month`` and ``load_id``, and ``raw.loads``
+   gets the new load as the month's current one.
+
+The validation report of the last attempt of a month is written to
+``<warehouse dir>/validation/<YYYY-MM>.json`` (passed or failed).
+
+The warehouse is held for the whole step through :mod:`pci.locking`
+(``<warehouse>.lock``); a warehouse locked by another process gives
+``WarehouseBusy`` (exit 4), also when DuckDB itself reports the file as held.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pci import validation as v
+from pci.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW_SCHEMA,
+                          ensure_raw_schema, format_month, parse_month)
+from pci.locking import EXIT_BUSY, WarehouseBusy, WarehouseLock
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
+
+#: where the validation report of a month is written, relative to the warehouse's folder
+REPORT_DIR = "validation"
+
+_STAGE = "_land_{}"  # staged typed table of a file (temporary)
+_STAGE_TEXT = "_land_text_{}"  # the file as read, every column VARCHAR (temporary)
+
+
+class NotReady(Exception):
+    """The export folder has no ``_manifest.json`` yet (or does not exist)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        super().__init__(f"export {self.folder} is not ready: no {MANIFEST} "
+                         f"(the export is still being written); nothing was landed")
+
+
+class ValidationFailed(Exception):
+    """The export broke the contract; ``.report`` says how. Nothing was loaded."""
+
+    def __init__(self, report: v.Report, report_path: Path | None = None):
+        self.report = report
+        self.report_path = report_path
+        super().__init__(report.format_text())
+
+
+@dataclass
+class LandResult:
+    month: dt.date
+    status: str  # "landed" (first load), "replaced" (an earlier load archived), "unchanged"
+    load_id: str
+    manifest_sha256: str
+    rows: dict[str, int] = field(default_factory=dict)  # file name -> rows loaded
+    warnings: list[str] = field(default_factory=list)
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)  # file name -> ignored columns
+    replaced_load_id: str | None = None
+    report_path: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase: validate, load
+
+    @property
+    def already_landed(self) -> bool:
+        return self.status == "unchanged"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_month(month: dt.date | str) -> dt.date:
+    if isinstance(month, dt.datetime):
+        month = month.date()
+    if isinstance(month, dt.date):
+        return month.replace(day=1)
+    return parse_month(month)
+
+
+def report_path(warehouse: Path, month: dt.date | str) -> Path:
+    """``<warehouse dir>/validation/<YYYY-MM>.json``."""
+    return Path(warehouse).resolve().parent / REPORT_DIR / f"{format_month(_as_month(month))}.json"
+
+
+def manifest_sha256(folder: Path) -> str:
+    return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()
+
+
+def connect(warehouse: Path, read_only: bool = False):
+    """Open the warehouse; a DuckDB lock held elsewhere becomes ``WarehouseBusy``."""
+    import duckdb
+
+    try:
+        return duckdb.connect(str(warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        msg = str(exc)
+        if "lock" not in msg.lower():
+            raise
+        pid = re.search(r"PID (\d+)", msg)
+        holder = {"pid": int(pid.group(1)) if pid else "?",
+                  "command": "a DuckDB connection", "since": "?"}
+        raise WarehouseBusy(Path(warehouse), holder) from exc
+
+
+def _table_exists(con, schema: str, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name]).fetchall()[0][0])
+
+
+def _current_load(con, month: dt.date) -> tuple[str, str] | None:
+    """(load_id, manifest_sha256) of the month's current load, or None."""
+    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+        return None
+    rows = con.execute(
+        f"SELECT load_id, manifest_sha256 FROM {RAW_SCHEMA}.{LOADS_TABLE} "
+        f"WHERE export_month = ? AND is_current ORDER BY landed_at DESC LIMIT 1",
+        [month]).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def landed_months(con) -> list[dt.date]:
+    """Months with a current load, oldest first."""
+    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+        return []
+    rows = con.execute(f"SELECT DISTINCT export_month FROM {RAW_SCHEMA}.{LOADS_TABLE} "
+                       f"WHERE is_current ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def needs_landing(landing_dir: Path, con, month: dt.date | str) -> bool:
+    """Ready (has a manifest) and either not landed or landed from another manifest."""
+    m = _as_month(month)
+    folder = Path(landing_dir) / format_month(m)
+    if not (folder / MANIFEST).is_file():
+        return False
+    current = _current_load(con, m)
+    return current is None or current[1] != manifest_sha256(folder)
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
+                extra_columns: dict[str, list[str]]) -> bool:
+    """Read one CSV into a temp table of text columns; False when its format is broken."""
+    path = folder / f.filename
+    try:
+        header = v.read_header(path)
+    except UnicodeDecodeError as exc:
+        report.violations.append(v.Violation(f.filename, "header", 1, [{"error": str(exc)}],
+                                             "the file is UTF-8 text", "format"))
+        return False
+    viol, warn = v.check_header(f, header)
+    report.warnings += warn
+    for w in warn:
+        log.warning(w)
+    extra = [c for c in header if c not in f.column_names]
+    if extra:
+        extra_columns[f.filename] = extra
+    if viol:
+        report.violations += viol
+        return False
+
+    # Read every column as text, named by position: the header's own names
+    # only decide which position is which contract column.
+    cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
+    text, rej, scan = _STAGE_TEXT.format(f.name), f"_land_rej_{f.name}", f"_land_scan_{f.name}"
+    for t in (text, rej, scan):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    pick = ", ".join(f'c{header.index(c.name)} AS "{c.name}"' for c in f.columns)
+    con.execute(
+        f"CREATE TEMP TABLE {text} AS SELECT {pick} FROM read_csv({_sql_str(str(path))}, "
+        f"columns = {cols}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+        f"escape = '\"', encoding = 'utf-8', store_rejects = true, "
+        f"rejects_table = '{rej}', rejects_scan = '{scan}')")
+    # The table keeps the file's order (insertion order is preserved), so a
+    # record's line in the file is rowid + 2 (the header is line 1).
+    bad_lines = con.execute(
+        f"SELECT count(DISTINCT line) FROM {rej}").fetchall()[0][0] if _temp_exists(con, rej) else 0
+    n = con.execute(f"SELECT count(*) FROM {text}").fetchall()[0][0]
+    counts[f.filename] = n + bad_lines
+    if bad_lines:
+        rows = v.fetch_dicts(con, f"SELECT line, error_type AS error, error_message AS message, "
+                                   f"left(csv_line, 200) AS text FROM {rej} ORDER BY line LIMIT {v.MAX_EXAMPLES}")
+        report.violations.append(v.Violation(
+            f.filename, "csv format", int(bad_lines), rows,
+            "every record is well-formed CSV with one field per header column", "format"))
+        return False
+    return True
+
+
+def _temp_exists(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                            [name]).fetchall()[0][0])
+
+
+def validate_export(con, folder: Path, month: dt.date) -> tuple[v.Report, dict, dict, dict]:
+    """Validate the export in ``folder`` into temp tables of ``con``.
+
+    Returns (report, manifest, rows per file, extra columns per file); on a
+    clean report the typed rows are in the temp tables ``_land_<file>``.
+    """
+    report = v.Report(format_month(month), str(folder))
+    manifest, viol, warn = v.check_manifest(folder, month)
+    report.violations += viol
+    report.warnings += warn
+    counts: dict[str, int] = {}
+    extra: dict[str, list[str]] = {}
+    if report.violations:
+        return report, manifest, counts, extra
+
+    staged = [f for f in FILES if _stage_file(con, folder, f, report, counts, extra)]
+    report.violations += v.check_row_counts(manifest, counts)
+    for f in staged:
+        report.violations += v.check_parse(con, f, _STAGE_TEXT.format(f.name))
+    if report.violations:
+        return report, manifest, counts, extra
+
+    for f in FILES:
+        con.execute(f"DROP TABLE IF EXISTS {_STAGE.format(f.name)}")
+        con.execute(f"CREATE TEMP TABLE {_STAGE.format(f.name)} AS "
+                    f"SELECT {v.typed_select(f)} FROM {_STAGE_TEXT.format(f.name)}")
+        con.execute(f"DROP TABLE {_STAGE_TEXT.format(f.name)}")
+    tables = {f.name: _STAGE.format(f.name) for f in FILES}
+    report.violations += v.run_suites(con, tables, month)
+    report.violations += v.cross_file_checks(con, tables)
+    return report, manifest, counts, extra
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _load(con, month: dt.date, sha: str, counts: dict[str, int]) -> tuple[str, str | None]:
+    """Move the month's earlier load to the archive and insert the staged rows, atomically."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        ensure_raw_schema(con)
+        previous = _current_load(con, month)
+        seq = con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.{LOADS_TABLE} WHERE export_month = ?",
+                          [month]).fetchall()[0][0] + 1
+        load_id = f"{format_month(month)}-{seq:03d}-{sha[:12]}"
+        for f in FILES:
+            con.execute(f"INSERT INTO {ARCHIVE_SCHEMA}.{f.name} "
+                        f"SELECT * FROM {RAW_SCHEMA}.{f.name} WHERE export_month = ?", [month])
+            con.execute(f"DELETE FROM {RAW_SCHEMA}.{f.name} WHERE export_month = ?", [month])
+            cols = ", ".join(f'"{c}"' for c in f.column_names)
+            con.execute(f"INSERT INTO {RAW_SCHEMA}.{f.name} ({cols}, export_month, load_id) "
+                        f"SELECT {cols}, ?, ? FROM {_STAGE.format(f.name)}", [month, load_id])
+        con.execute(f"UPDATE {RAW_SCHEMA}.{LOADS_TABLE} SET is_current = false "
+                    f"WHERE export_month = ? AND is_current", [month])
+        con.execute(f"INSERT INTO {RAW_SCHEMA}.{LOADS_TABLE} VALUES (?, ?, ?, ?, true, ?)",
+                    [load_id, month, sha, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+                     json.dumps(counts, sort_keys=True)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return load_id, previous[0] if previous else None
+
+
+def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
+               wait: bool = False) -> LandResult:
+    """Validate the export of ``month`` and load it (see the module's docstring).
+
+    Raises :class:`NotReady`, :class:`ValidationFailed` or
+    :class:`pci.locking.WarehouseBusy`. ``wait=True`` waits for the
+    warehouse lock instead of failing at once.
+    """
+    m = _as_month(month)
+    folder = Path(landing_dir) / format_month(m)
+    if not (folder / MANIFEST).is_file():
+        raise NotReady(folder)
+    sha = manifest_sha256(folder)
+    warehouse = Path(warehouse).resolve()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with WarehouseLock(warehouse, wait=wait):
+        con = connect(warehouse)
+        try:
+            current = _current_load(con, m)
+            if current and current[1] == sha:
+                log.info("export %s: manifest unchanged, already landed as %s",
+                         format_month(m), current[0])
+                return LandResult(m, "unchanged", current[0], sha)
+            t0 = time.perf_counter()
+            report, _manifest, counts, extra = validate_export(con, folder, m)
+            path = report.write_json(report_path(warehouse, m))
+            if not report.ok:
+                raise ValidationFailed(report, path)
+            t1 = time.perf_counter()
+            load_id, previous = _load(con, m, sha, counts)
+            t2 = time.perf_counter()
+        finally:
+            con.close()
+    status = "replaced" if previous else "landed"
+    log.info("export %s: %s as %s (%d rows; validated in %.1fs, loaded in %.1fs)",
+             format_month(m), status, load_id, sum(counts.values()), t1 - t0, t2 - t1)
+    return LandResult(m, status, load_id, sha, counts, report.warnings, extra, previous, path,
+                      {"validate": round(t1 - t0, 3), "load": round(t2 - t1, 3)})
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def configure(parser) -> None:
+    parser.add_argument("--landing", required=True, type=Path,
+                        help="the landing folder (holding one YYYY-MM folder per export)")
+    parser.add_argument("--warehouse", required=True, type=Path, help="the DuckDB warehouse file")
+    parser.add_argument("--month", required=True, help="the export month, YYYY-MM")
+    parser.add_argument("--wait", action="store_true",
+                        help="wait for a warehouse held by another run instead of failing")
+
+
+def command(args) -> int:
+    err = sys.stderr
+    try:
+        month = parse_month(args.month)
+    except ValueError as exc:
+        print(f"pci land: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        res = land_month(args.landing, args.warehouse, month, wait=args.wait)
+    except NotReady as exc:
+        print(f"pci land: {exc}", file=err)
+        return EXIT_NOT_READY
+    except ValidationFailed as exc:
+        print(exc.report.format_text(), file=err)
+        if exc.report_path:
+            print(f"report: {exc.report_path}", file=err)
+        print(f"pci land: export {format_month(month)} refused; nothing was loaded", file=err)
+        return EXIT_REFUSED
+    except WarehouseBusy as exc:
+        print(f"pci land: {exc}", file=err)
+        return EXIT_BUSY
+    except v.SuiteError as exc:
+        print(f"pci land: {exc}", file=err)
+        return EXIT_REFUSED
+    for w in res.warnings:
+        print(f"warning: {w}", file=err)
+    if res.already_landed:
+        print(f"export {format_month(month)}: already landed with this manifest "
+              f"(load {res.load_id}); nothing to do")
+    else:
+        total = sum(res.rows.values())
+        what = f"replaced load {res.replaced_load_id}" if res.replaced_load_id else "first load"
+        print(f"export {format_month(month)}: landed {total} rows from {len(res.rows)} files "
+              f"as load {res.load_id} ({what})")
+    return EXIT_OK

@@ -1,0 +1,569 @@
+"""The rules of the input contract (shared/spec/raw-exports.md, sections 1-3).
+
+Four kinds of checks, each returning :class:`Violation` objects collected in
+one :class:`Report`:
+
+* the manifest (:func:`check_manifest`, :func:`check_row_counts`): all ten
+  files listed and present, sha256 and row counts as listed, ``export_month``
+  equal to the folder's name;
+* the file format (:func:`check_header`, :func:`check_parse`): header, CSV
+  structure, and every value parses as its column's type (dates
+  ``YYYY-MM-DD``, booleans exactly ``true``/``false``, integers, decimals
+  with ``.``);
+* the rules of section 3 that concern one file, as Great Expectations suites
+  kept in ``expectations/<file>.json`` (:func:`run_suites`), run on the pandas
+  engine over the typed rows;
+* the rules across files (:func:`cross_file_checks`), in DuckDB SQL.
+
+Examples of offending rows carry ``line``, the line of the CSV file (the
+header is line 1; a quoted line break inside a value shifts later lines).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pci.contract import FILES, FILES_BY_NAME, MANIFEST, ExportFile, end_of_month, format_month
+
+log = logging.getLogger(__name__)
+
+#: the GX suites of the ten export files, one JSON file each
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+#: how many offending rows a violation shows
+MAX_EXAMPLES = 5
+#: the column holding a row's line number in the staged tables
+LINE_COLUMN = "_line"
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class Violation:
+    """One broken rule: where, which rule, how many rows, a few of them."""
+
+    file: str  # e.g. "billing_lines.csv"; "_manifest.json" for the manifest itself
+    column_or_rule: str  # the column(s), or the name of a rule spanning files
+    count: int  # offending rows (1 for a file-level problem)
+    examples: list[dict] = field(default_factory=list)
+    rule: str = ""  # the rule in words
+    check: str = ""  # "manifest", "format", "type", the GX expectation type, or "cross-file"
+
+    def format(self) -> str:
+        unit = "row" if self.count == 1 else "rows"
+        head = f"{self.file} | {self.column_or_rule} | {self.rule}"
+        if self.check:
+            head += f" [{self.check}]"
+        lines = [f"{head}: {self.count} {unit}"]
+        for ex in self.examples[:MAX_EXAMPLES]:
+            lines.append("    " + ", ".join(f"{k}={_show(v)}" for k, v in ex.items()))
+        return "\n".join(lines)
+
+
+@dataclass
+class Report:
+    """The outcome of validating one export month."""
+
+    month: str  # YYYY-MM
+    folder: str
+    violations: list[Violation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict:
+        return {
+            "export_month": self.month,
+            "folder": self.folder,
+            "status": "passed" if self.ok else "failed",
+            "violation_count": len(self.violations),
+            "violations": [asdict(v) for v in self.violations],
+            "warnings": list(self.warnings),
+        }
+
+    def write_json(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_jsonable) + "\n",
+                       encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def __str__(self) -> str:
+        return self.format_text()
+
+    def format_text(self) -> str:
+        if self.ok:
+            return f"export {self.month} ({self.folder}): valid"
+        n = len(self.violations)
+        lines = [f"export {self.month} ({self.folder}) refused: "
+                 f"{n} violation{'s' if n != 1 else ''} (file | column or rule | rule: rows)"]
+        lines += [v.format() for v in self.violations]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return str(v)
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return str(v)
+
+
+def _show(v: Any) -> str:
+    if v is None:
+        return "(empty)"
+    if isinstance(v, str):
+        return repr(v)
+    return str(_jsonable(v)) if not isinstance(v, (int, float)) else str(v)
+
+
+def _clean(row: dict) -> dict:
+    """JSON-friendly values (dates as ISO strings, decimals as strings)."""
+    out = {}
+    for k, v in row.items():
+        if v is None or isinstance(v, (str, bool, int, float)):
+            out[k] = v
+        else:
+            out[k] = _jsonable(v)
+    return out
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_manifest(folder: Path, month: dt.date) -> tuple[dict, list[Violation], list[str]]:
+    """Check ``_manifest.json`` against the folder: returns (manifest, violations, warnings).
+
+    Checks: readable JSON object; ``export_month`` equals the folder's name
+    (and the month asked for); each of the ten files listed, present, and
+    with the listed sha256. Row counts are checked later, once the files are
+    read (:func:`check_row_counts`).
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    viol: list[Violation] = []
+    warn: list[str] = []
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8-sig"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        return {}, [Violation(MANIFEST, "manifest", 1, [{"error": str(exc)}],
+                              "the manifest is a readable JSON object", "manifest")], warn
+
+    expected = format_month(month)
+    em = manifest.get("export_month")
+    if em != folder.name or em != expected:
+        viol.append(Violation(MANIFEST, "export_month", 1,
+                              [{"export_month": em, "folder": folder.name}],
+                              f"export_month equals the folder name ({folder.name})", "manifest"))
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        viol.append(Violation(MANIFEST, "files", 1, [{"files": files}],
+                              "the manifest has a 'files' object listing the ten files",
+                              "manifest"))
+        return manifest, viol, warn
+    unknown = sorted(set(files) - {f.filename for f in FILES})
+    if unknown:
+        warn.append(f"{MANIFEST}: lists files that are not part of the contract, ignored: "
+                    f"{', '.join(unknown)}")
+    for f in FILES:
+        p = folder / f.filename
+        entry = files.get(f.filename)
+        if not p.is_file():
+            viol.append(Violation(f.filename, "file", 1, [{"path": str(p)}],
+                                  "every file of the contract is present", "manifest"))
+            continue
+        if not isinstance(entry, dict):
+            viol.append(Violation(f.filename, "manifest entry", 1, [{"entry": entry}],
+                                  "every file of the contract is listed in the manifest "
+                                  "with rows and sha256", "manifest"))
+            continue
+        listed_sha = entry.get("sha256")
+        actual = sha256_file(p)
+        if not isinstance(listed_sha, str) or listed_sha.lower() != actual:
+            viol.append(Violation(f.filename, "sha256", 1,
+                                  [{"manifest": listed_sha, "actual": actual}],
+                                  "the file's sha256 equals the manifest's", "manifest"))
+        rows = entry.get("rows")
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+            viol.append(Violation(f.filename, "rows", 1, [{"manifest": rows}],
+                                  "the manifest lists the row count as an integer >= 0",
+                                  "manifest"))
+    return manifest, viol, warn
+
+
+def check_row_counts(manifest: dict, counts: dict[str, int]) -> list[Violation]:
+    """Rows read (header excluded, malformed records included) vs. the manifest's."""
+    viol = []
+    files = manifest.get("files") or {}
+    for filename, actual in counts.items():
+        listed = (files.get(filename) or {}).get("rows")
+        if listed != actual:
+            viol.append(Violation(filename, "rows", 1, [{"manifest": listed, "actual": actual}],
+                                  "the file's row count (header excluded) equals the "
+                                  "manifest's", "manifest"))
+    return viol
+
+
+# --------------------------------------------------------------------------- format
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV file's first record (a UTF-8 BOM is dropped)."""
+    with open(path, "rb") as fh:
+        first = fh.readline().decode("utf-8-sig")
+    return next(csv.reader([first]), [])
+
+
+def check_header(f: ExportFile, header: list[str]) -> tuple[list[Violation], list[str]]:
+    """Missing or duplicate columns are violations; extra columns are warnings."""
+    viol, warn = [], []
+    if not header:
+        return [Violation(f.filename, "header", 1, [],
+                          "the first line names the columns", "format")], warn
+    dups = sorted({c for c in header if header.count(c) > 1})
+    if dups:
+        viol.append(Violation(f.filename, ", ".join(dups), len(dups),
+                              [{"column": c, "times": header.count(c)} for c in dups],
+                              "each column appears once in the header", "format"))
+    missing = [c for c in f.column_names if c not in header]
+    for c in missing:
+        viol.append(Violation(f.filename, c, 1, [{"header": ", ".join(header)}],
+                              "the column is missing from the header", "format"))
+    extra = [c for c in header if c not in f.column_names]
+    if extra:
+        warn.append(f"{f.filename}: extra column{'s' if len(extra) > 1 else ''} ignored: "
+                    f"{', '.join(extra)}")
+    return viol, warn
+
+
+#: per DuckDB type: (SQL condition true for a value that does NOT parse, SQL giving the typed value, rule)
+_TYPE_RULES = {
+    "BOOLEAN": ("v NOT IN ('true', 'false')",
+                "CASE v WHEN 'true' THEN true WHEN 'false' THEN false END",
+                "a boolean: exactly 'true' or 'false'"),
+    "DATE": ("NOT regexp_full_match(v, '[0-9]{4}-[0-9]{2}-[0-9]{2}') "
+             "OR try_strptime(v, '%Y-%m-%d') IS NULL",
+             "CAST(try_strptime(v, '%Y-%m-%d') AS DATE)",
+             "a date YYYY-MM-DD"),
+    "BIGINT": ("NOT regexp_full_match(v, '-?[0-9]+') OR TRY_CAST(v AS BIGINT) IS NULL",
+               "TRY_CAST(v AS BIGINT)",
+               "an integer"),
+    "DECIMAL(18,4)": ("NOT regexp_full_match(v, '-?[0-9]+(\\.[0-9]{1,4})?') "
+                      "OR TRY_CAST(v AS DECIMAL(18,4)) IS NULL",
+                      "TRY_CAST(v AS DECIMAL(18,4))",
+                      "a decimal number with '.' and at most 4 decimal places"),
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sub(expr: str, column: str) -> str:
+    """``expr`` with its placeholder column ``v`` replaced by ``column``."""
+    return re.sub(r"\bv\b", _q(column), expr)
+
+
+def typed_select(f: ExportFile) -> str:
+    """SELECT list turning the staged VARCHAR columns into the contract's types.
+
+    The staged table holds the file's records in file order, so a record's
+    line is ``rowid + 2`` (the header is line 1).
+    """
+    parts = [f"rowid + 2 AS {_q(LINE_COLUMN)}"]
+    for c in f.columns:
+        if c.duckdb_type == "VARCHAR":
+            parts.append(_q(c.name))
+        else:
+            parts.append(f"{_sub(_TYPE_RULES[c.duckdb_type][1], c.name)} AS {_q(c.name)}")
+    return ", ".join(parts)
+
+
+def check_parse(con, f: ExportFile, table: str) -> list[Violation]:
+    """Values of typed columns that do not parse as the type, per column."""
+    cols = [c for c in f.columns if c.duckdb_type != "VARCHAR"]
+    if not cols:
+        return []
+    conds = {c.name: f"({_q(c.name)} IS NOT NULL AND ({_sub(_TYPE_RULES[c.duckdb_type][0], c.name)}))"
+             for c in cols}
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in conds.values())
+        + f" FROM {table}").fetchall()[0]
+    viol = []
+    for c, n in zip(cols, counts):
+        if not n:
+            continue
+        show = [*[k for k in f.key if k != c.name], c.name]
+        rows = fetch_dicts(con, f"SELECT rowid + 2 AS {_q(LINE_COLUMN)}, "
+                                 f"{', '.join(_q(x) for x in show)} FROM {table} "
+                                 f"WHERE {conds[c.name]} ORDER BY rowid LIMIT {MAX_EXAMPLES}")
+        viol.append(Violation(f.filename, c.name, int(n), [_line_first(r) for r in rows],
+                              f"{c.name} is {_TYPE_RULES[c.duckdb_type][2]}", "type"))
+    return viol
+
+
+def fetch_dicts(con, sql: str, params: list | None = None) -> list[dict]:
+    """Rows of a query as dicts with JSON-friendly values."""
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [_clean(dict(zip(names, row))) for row in cur.fetchall()]
+
+
+def _line_first(row: dict) -> dict:
+    out = {"line": row.get(LINE_COLUMN)}
+    out.update({k: v for k, v in row.items() if k != LINE_COLUMN})
+    return out
+
+
+# --------------------------------------------------------------------------- GX suites
+
+
+class SuiteError(RuntimeError):
+    """An expectation suite file that GX does not load as written."""
+
+
+def load_suite_json(name: str, directory: Path = EXPECTATIONS_DIR) -> dict:
+    path = Path(directory) / f"{name}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SuiteError(f"expectation suite {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteError(f"expectation suite {path}: no 'expectations' list")
+    return data
+
+
+def build_suite(data: dict, source: str = "<suite>"):
+    """A GX ExpectationSuite from its JSON; every expectation must survive loading.
+
+    GX drops an expectation whose type it does not know with only a log line;
+    that would silently switch a rule off, so a count mismatch is an error.
+    """
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=data.get("name") or Path(source).stem,
+                                expectations=data["expectations"], meta=data.get("meta") or {})
+    wanted, got = len(data["expectations"]), len(suite.expectations)
+    if got != wanted:
+        loaded = {e.expectation_type if hasattr(e, "expectation_type") else e.type
+                  for e in suite.expectations}
+        lost = [e.get("type") for e in data["expectations"] if e.get("type") not in loaded]
+        raise SuiteError(f"expectation suite {source}: {wanted} expectations written, "
+                         f"{got} loaded by Great Expectations; not loaded: {lost}")
+    return suite
+
+
+class _GX:
+    """One ephemeral GX context per process, with the ten suites loaded."""
+
+    _instance: "_GX | None" = None
+
+    def __init__(self, directory: Path):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.directory = directory
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.datasource = self.context.data_sources.add_pandas("pci_landing")
+        self.batch_definitions = {}
+        self.suites = {}
+        self.validations = {}
+        self.columns: dict[str, list[str]] = {}
+        for f in FILES:
+            data = load_suite_json(f.name, directory)
+            suite = build_suite(data, str(Path(directory) / f"{f.name}.json"))
+            suite = self.context.suites.add(suite)
+            used = {c for e in data["expectations"] for c in _involved_columns(e["kwargs"])}
+            unknown = sorted(used - set(f.column_names))
+            if data.get("name") != f.name or unknown:
+                raise SuiteError(f"expectation suite {directory}/{f.name}.json: name "
+                                 f"{data.get('name')!r}, columns not in {f.filename}: {unknown}")
+            self.columns[f.name] = [c for c in f.column_names if c in used]
+            self.suites[f.name] = suite
+            asset = self.datasource.add_dataframe_asset(f.name)
+            bd = asset.add_batch_definition_whole_dataframe("whole")
+            self.batch_definitions[f.name] = bd
+            self.validations[f.name] = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f.name, data=bd, suite=suite))
+
+    @classmethod
+    def get(cls, directory: Path = EXPECTATIONS_DIR) -> "_GX":
+        if cls._instance is None or cls._instance.directory != directory:
+            cls._instance = _GX(directory)
+        return cls._instance
+
+
+def _pandas_frame(con, f: ExportFile, table: str, columns: list[str]):
+    """The typed rows as a pandas DataFrame (index i = i-th row of the file).
+
+    Only ``columns`` (those the suite looks at) are converted: free-text
+    columns such as names are not checked and would only cost time.
+    """
+    import pandas as pd
+
+    cols = ", ".join(_q(c) for c in columns)
+    df = con.sql(f"SELECT {cols} FROM {table} ORDER BY {_q(LINE_COLUMN)}").df()
+    for c in f.columns:
+        if c.duckdb_type == "DATE" and c.name in columns:
+            try:  # GX compares nanosecond datetimes vectorised, others row by row
+                df[c.name] = df[c.name].astype("datetime64[ns]")
+            except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+                pass
+    return df
+
+
+def _involved_columns(kwargs: dict) -> list[str]:
+    cols = []
+    for k in ("column", "column_A", "column_B"):
+        if kwargs.get(k):
+            cols.append(kwargs[k])
+    cols += list(kwargs.get("column_list") or [])
+    rc = kwargs.get("row_condition")
+    if isinstance(rc, dict) and isinstance(rc.get("column"), dict):
+        cols.append(rc["column"]["name"])
+    elif rc is not None and hasattr(rc, "column"):
+        cols.append(rc.column.name)
+    return cols
+
+
+def run_suites(con, tables: dict[str, str], month: dt.date,
+               directory: Path = EXPECTATIONS_DIR) -> list[Violation]:
+    """Run each file's GX suite over its staged typed table (``tables``: file name -> SQL table).
+
+    Suite parameters: ``month_start`` and ``month_end`` (first and last day
+    of the export month).
+    """
+    import pandas as pd
+
+    gxs = _GX.get(directory)
+    params = {"month_start": pd.Timestamp(month), "month_end": pd.Timestamp(end_of_month(month))}
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
+    viol: list[Violation] = []
+    for f in FILES:
+        table = tables[f.name]
+        df = _pandas_frame(con, f, table, gxs.columns[f.name])
+        res = gxs.validations[f.name].run(batch_parameters={"dataframe": df},
+                                          expectation_parameters=params,
+                                          result_format=result_format)
+        for r in res.results:
+            if r.success:
+                continue
+            cfg = r.expectation_config
+            kwargs = dict(cfg.kwargs)
+            rule = (cfg.meta or {}).get("rule") or cfg.type
+            cols = _involved_columns(kwargs)
+            where = ", ".join(dict.fromkeys(c for c in (kwargs.get("column"), kwargs.get("column_A"),
+                                                        kwargs.get("column_B")) if c)) \
+                or ", ".join(kwargs.get("column_list") or []) or cfg.type
+            info = r.exception_info or {}
+            if info.get("raised_exception"):
+                viol.append(Violation(f.filename, where, len(df),
+                                      [{"error": info.get("exception_message")}],
+                                      f"{rule} (the check could not be evaluated)", cfg.type))
+                continue
+            result = r.result or {}
+            count = int(result.get("unexpected_count") or 0)
+            idx = [i for i in (result.get("partial_unexpected_index_list") or [])
+                   if isinstance(i, (int,)) or hasattr(i, "__index__")]
+            show = list(dict.fromkeys([LINE_COLUMN, *f.key, *cols]))
+            examples = []
+            if idx:
+                lines = sorted({int(i) + 2 for i in idx})[:MAX_EXAMPLES]
+                rows = fetch_dicts(
+                    con, f"SELECT {', '.join(_q(c) for c in show)} FROM {table} "
+                         f"WHERE {_q(LINE_COLUMN)} IN ({', '.join(str(x) for x in lines)}) "
+                         f"ORDER BY {_q(LINE_COLUMN)}")
+                examples = [_line_first(x) for x in rows]
+            elif result.get("partial_unexpected_list"):
+                examples = [_clean(x) if isinstance(x, dict) else {"value": _jsonable(x)}
+                            for x in result["partial_unexpected_list"][:MAX_EXAMPLES]]
+            viol.append(Violation(f.filename, where, count or len(examples), examples, rule,
+                                  cfg.type))
+        del df
+    return viol
+
+
+# --------------------------------------------------------------------------- cross-file
+
+
+def cross_file_checks(con, tables: dict[str, str]) -> list[Violation]:
+    """Rules between files of the same export, in SQL over the staged typed tables."""
+    t = tables
+    L = _q(LINE_COLUMN)
+    checks = [
+        # (file, column, rule, SQL selecting offending rows with _line first)
+        ("subscriptions", "tenant_id", "tenant_id exists in tenants.csv",
+         f"SELECT s.{L}, s.subscription_id, s.tenant_id FROM {t['subscriptions']} s "
+         f"WHERE s.tenant_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['tenants']} x WHERE x.tenant_id = s.tenant_id)"),
+        ("subscriptions", "product_id", "product_id exists in products.csv",
+         f"SELECT s.{L}, s.subscription_id, s.product_id FROM {t['subscriptions']} s "
+         f"WHERE s.product_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['products']} x WHERE x.product_id = s.product_id)"),
+        ("partner_associations", "partner_id", "partner_id exists in partners.csv",
+         f"SELECT a.{L}, a.association_id, a.partner_id FROM {t['partner_associations']} a "
+         f"WHERE a.partner_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['partners']} x WHERE x.partner_id = a.partner_id)"),
+        ("partner_associations", "subscription_id", "subscription_id exists in subscriptions.csv",
+         f"SELECT a.{L}, a.association_id, a.subscription_id FROM {t['partner_associations']} a "
+         f"WHERE a.subscription_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['subscriptions']} x WHERE x.subscription_id = a.subscription_id)"),
+        ("partner_people", "partner_id", "partner_id exists in partners.csv",
+         f"SELECT p.{L}, p.person_id, p.partner_id, p.valid_from FROM {t['partner_people']} p "
+         f"WHERE p.partner_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['partners']} x WHERE x.partner_id = p.partner_id)"),
+        ("billing_lines", "subscription_id", "subscription_id exists in subscriptions.csv",
+         f"SELECT b.{L}, b.line_id, b.subscription_id FROM {t['billing_lines']} b "
+         f"WHERE b.subscription_id IS NOT NULL AND NOT EXISTS "
+         f"(SELECT 1 FROM {t['subscriptions']} x WHERE x.subscription_id = b.subscription_id)"),
+        # An affiliation overlaps an earlier one of the same person when it starts
+        # on or before the latest end (open = never) among the earlier ones.
+        ("partner_people", "person_id, valid_from, valid_to",
+         "a person's affiliations do not overlap",
+         f"SELECT {L}, person_id, partner_id, valid_from, valid_to, "
+         f"overlaps_until AS earlier_affiliation_ends FROM ("
+         f"  SELECT *, max(coalesce(valid_to, DATE '9999-12-31')) OVER ("
+         f"    PARTITION BY person_id ORDER BY valid_from, partner_id, {L} "
+         f"    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS overlaps_until "
+         f"  FROM {t['partner_people']} WHERE person_id IS NOT NULL AND valid_from IS NOT NULL"
+         f") WHERE overlaps_until >= valid_from"),
+    ]
+    viol = []
+    for name, column, rule, sql in checks:
+        n = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+        if n:
+            rows = fetch_dicts(con, f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT {MAX_EXAMPLES}")
+            for r in rows:  # "open" affiliations are shown as open, not as 9999-12-31
+                if r.get("earlier_affiliation_ends") == "9999-12-31":
+                    r["earlier_affiliation_ends"] = "open"
+            viol.append(Violation(FILES_BY_NAME[name].filename, column, int(n),
+                                  [_line_first(r) for r in rows], rule, "cross-file"))
+    return viol
