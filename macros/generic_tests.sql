@@ -1,0 +1,45 @@
+{#
+  Generic data tests used by the project's YAML. dbt_utils is not available
+  (dbt's package hub is not reachable from the install sources), so the three
+  tests it would have provided are defined here with the same meaning:
+
+  - expression_is_true(expression): every row satisfies the SQL expression.
+  - unique_combination_of_columns(combination_of_columns): no two rows share
+    the same values of these columns.
+  - accepted_range(min_value, max_value, inclusive): the column lies in the
+    range (either bound optional); nulls are not checked.
+#}
+
+{% test expression_is_true(model, expression, column_name=none) %}
+select *
+from {{ model }}
+where not (
+    {% if column_name is not none %}{{ column_name }} {% endif %}{{ expression }}
+)
+{% endtest %}
+
+
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select
+    {{ combination_of_columns | join(', ') }},
+    count(*) as n_rows
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
+
+
+{% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
+select *
+from {{ model }}
+where {{ column_name }} is not null
+  and (
+    false
+    {% if min_value is not none %}
+      or {{ column_name }} {{ '<' if inclusive else '<=' }} {{ min_value }}
+    {% endif %}
+    {% if max_value is not none %}
+      or {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
+    {% endif %}
+  )
+{% endtest %}

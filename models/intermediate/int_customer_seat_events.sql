@@ -1,0 +1,48 @@
+-- Customer adds and losses. Add of t in m: seats(t, m-1) = 0 and seats(t, m) > 0;
+-- loss: seats(t, m-1) > 0 and seats(t, m) = 0. An event in m needs both m-1 and
+-- m landed, so the earliest landed month has no events.
+with seats as (
+
+    select month, tenant_id
+    from {{ ref('int_tenant_monthly_seats') }}
+    where paid_seats > 0
+
+),
+
+event_months as (
+
+    select month, {{ pci_add_months('month', -1) }} as previous_month
+    from {{ ref('int_landed_months') }}
+    where is_previous_month_landed
+
+),
+
+adds as (
+
+    select current_seats.tenant_id, event_months.month as event_month, 'add' as event_type
+    from event_months
+    inner join seats as current_seats
+        on current_seats.month = event_months.month
+    left join seats as previous_seats
+        on previous_seats.month = event_months.previous_month
+        and previous_seats.tenant_id = current_seats.tenant_id
+    where previous_seats.tenant_id is null
+
+),
+
+losses as (
+
+    select previous_seats.tenant_id, event_months.month as event_month, 'loss' as event_type
+    from event_months
+    inner join seats as previous_seats
+        on previous_seats.month = event_months.previous_month
+    left join seats as current_seats
+        on current_seats.month = event_months.month
+        and current_seats.tenant_id = previous_seats.tenant_id
+    where current_seats.tenant_id is null
+
+)
+
+select * from adds
+union all
+select * from losses

@@ -1,0 +1,53 @@
+-- Qualifying revenue lines: billing lines of a qualifying product sold through
+-- a qualifying channel (state of the subscription in the line's billing
+-- month), signed (CHARGE positive, CREDIT negative). A line of an EA
+-- subscription counts only in the agreement's first year:
+-- ea_agreement_start <= billing_date < ea_agreement_start + 1 year
+-- (one year after 29 February is 28 February).
+with billing_lines as (
+
+    select * from {{ ref('stg_partner_center__billing_lines') }}
+
+),
+
+subscription_months as (
+
+    select * from {{ ref('int_subscription_months') }}
+
+),
+
+lines as (
+
+    select
+        billing_lines.line_id,
+        billing_lines.billing_date,
+        cast({{ dbt.date_trunc('month', 'billing_lines.billing_date') }} as date) as billing_month,
+        billing_lines.subscription_id,
+        subscription_months.tenant_id,
+        subscription_months.sales_channel,
+        subscription_months.ea_agreement_start,
+        case billing_lines.line_type
+            when 'CHARGE' then billing_lines.amount_usd
+            when 'CREDIT' then -billing_lines.amount_usd
+        end as signed_amount_usd
+    from billing_lines
+    inner join subscription_months
+        on subscription_months.month = billing_lines.snapshot_month
+        and subscription_months.subscription_id = billing_lines.subscription_id
+    where subscription_months.is_qualifying_product
+      and subscription_months.is_qualifying_channel
+
+)
+
+select
+    line_id,
+    billing_date,
+    billing_month,
+    subscription_id,
+    tenant_id,
+    sales_channel,
+    cast(signed_amount_usd as decimal(18, 4)) as signed_amount_usd
+from lines
+where sales_channel <> 'EA'
+   or (billing_date >= ea_agreement_start
+       and billing_date < cast({{ dbt.dateadd('year', 1, 'ea_agreement_start') }} as date))

@@ -1,0 +1,29 @@
+-- Revenue credited to partners [D-5]: each qualifying line is credited to the
+-- transaction-family partners of its subscription in the line's billing month.
+-- One row per partner, subscription and billing month.
+with lines as (
+
+    select * from {{ ref('int_ea_first_year_revenue') }}
+
+),
+
+credits as (
+
+    select month, subscription_id, partner_id
+    from {{ ref('int_subscription_partner_credits') }}
+    where metric_family = 'transaction'
+
+)
+
+select
+    credits.partner_id,
+    lines.subscription_id,
+    lines.tenant_id,
+    lines.billing_month,
+    cast(sum(lines.signed_amount_usd) as decimal(38, 4)) as revenue_usd,
+    cast(count(*) as integer) as billing_lines
+from lines
+inner join credits
+    on credits.month = lines.billing_month
+    and credits.subscription_id = lines.subscription_id
+group by credits.partner_id, lines.subscription_id, lines.tenant_id, lines.billing_month

@@ -1,0 +1,35 @@
+-- Every subscription in every landed month (state as of EOM(m) from the
+-- export of month m), flagged with whether its product and channel qualify.
+with subscriptions as (
+
+    select * from {{ ref('stg_partner_center__subscriptions') }}
+
+),
+
+qualifying_products as (
+
+    select * from {{ ref('qualifying_products') }}
+
+),
+
+qualifying_channels as (
+
+    select * from {{ ref('qualifying_channels') }}
+
+)
+
+select
+    subscriptions.snapshot_month as month,
+    subscriptions.subscription_id,
+    subscriptions.tenant_id,
+    subscriptions.product_id,
+    subscriptions.sales_channel,
+    subscriptions.is_paid,
+    subscriptions.ea_agreement_start,
+    qualifying_products.product_id is not null as is_qualifying_product,
+    qualifying_channels.sales_channel is not null as is_qualifying_channel
+from subscriptions
+left join qualifying_products
+    on qualifying_products.product_id = subscriptions.product_id
+left join qualifying_channels
+    on qualifying_channels.sales_channel = subscriptions.sales_channel

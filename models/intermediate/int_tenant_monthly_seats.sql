@@ -1,0 +1,34 @@
+-- Paid seats of a tenant in month m: the sum of paid_seats over the tenant's
+-- paid subscriptions of a qualifying product sold through a qualifying channel
+-- in m. A counting subscription without a seat row has 0 seats. A tenant with
+-- no counting subscription in a landed month has no row (= 0 seats).
+with subscription_months as (
+
+    select * from {{ ref('int_subscription_months') }}
+
+),
+
+seat_snapshots as (
+
+    select * from {{ ref('stg_partner_center__seat_snapshots') }}
+
+),
+
+counting_subscriptions as (
+
+    select month, subscription_id, tenant_id
+    from subscription_months
+    where is_paid and is_qualifying_product and is_qualifying_channel
+
+)
+
+select
+    counting_subscriptions.month,
+    counting_subscriptions.tenant_id,
+    cast(sum(coalesce(seat_snapshots.paid_seats, 0)) as bigint) as paid_seats,
+    cast(count(*) as integer) as counting_subscriptions
+from counting_subscriptions
+left join seat_snapshots
+    on seat_snapshots.snapshot_month = counting_subscriptions.month
+    and seat_snapshots.subscription_id = counting_subscriptions.subscription_id
+group by counting_subscriptions.month, counting_subscriptions.tenant_id

@@ -1,0 +1,18 @@
+with source as (
+
+    select * from {{ source('partner_center', 'seat_snapshots') }}
+
+),
+
+renamed as (
+
+    select
+        cast(subscription_id as varchar) as subscription_id,
+        cast(paid_seats as bigint) as paid_seats,
+        cast(export_month as date) as snapshot_month,
+        cast(load_id as varchar) as load_id
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,270 @@
+"""Scoring: one ``dbt build`` over a range of score months.
+
+``check_scorable(con, first, last)`` refuses a range in which a month is not
+landed, or in which a month between the earliest landed month and a score
+month is missing. ``build(warehouse, first, last)`` runs ``dbt build`` (seeds,
+models, unit tests and data tests) in-process through ``dbtRunner`` with the
+vars ``pci_first_score_month`` / ``pci_last_score_month``; the models land in
+the ``pci_build`` schema of the warehouse.
+
+CLI: ``python -m pci score --warehouse FILE --month YYYY-MM [--through YYYY-MM]``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pci.contract import (BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month,
+                          month_range, parse_month)
+
+#: repository root: the dbt project and profile live here
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+#: the mart built by dbt, in BUILD_SCHEMA
+SCORES_MODEL = "pci_monthly_scores"
+CONTRIBUTIONS_MODEL = "pci_metric_contributions"
+
+
+class NotScorable(RuntimeError):
+    """A month of the requested range cannot be scored."""
+
+
+class BuildFailed(RuntimeError):
+    """``dbt build`` did not succeed; ``failures`` lists the failed nodes."""
+
+    def __init__(self, message: str, failures: list[str]):
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class BuildResult:
+    warehouse: Path
+    first: dt.date
+    last: dt.date
+    #: score month -> number of rows of pci_monthly_scores built for it
+    rows_per_month: dict[dt.date, int] = field(default_factory=dict)
+    #: dbt node unique_id -> status, for every node dbt ran
+    node_statuses: dict[str, str] = field(default_factory=dict)
+    target_path: Path | None = None
+
+    @property
+    def months(self) -> list[dt.date]:
+        return month_range(self.first, self.last)
+
+
+def landed_months(con) -> list[dt.date]:
+    """The months with a current load, oldest first."""
+    rows = con.execute(
+        f"SELECT DISTINCT export_month FROM {RAW_SCHEMA}.{LOADS_TABLE} "
+        "WHERE is_current ORDER BY export_month").fetchall()
+    return [r[0] for r in rows]
+
+
+def check_scorable(con, first: dt.date, last: dt.date) -> list[dt.date]:
+    """Return the score months first..last, or raise NotScorable naming why.
+
+    A month M can be scored when M is landed and no month between the earliest
+    landed month and M is missing.
+    """
+    if first.day != 1 or last.day != 1:
+        raise NotScorable(f"score months must be first days of months, got {first} .. {last}")
+    if last < first:
+        raise NotScorable(f"the range is empty: {format_month(first)} is after {format_month(last)}")
+    try:
+        landed = landed_months(con)
+    except Exception as exc:  # no raw.loads table: nothing was ever landed here
+        if type(exc).__name__ != "CatalogException":
+            raise
+        raise NotScorable(f"the warehouse has no {RAW_SCHEMA}.{LOADS_TABLE} table: "
+                          "land an export first") from None
+    if not landed:
+        raise NotScorable("no month is landed in the warehouse: land an export first")
+    landed_set = set(landed)
+    months = month_range(first, last)
+    not_landed = [m for m in months if m not in landed_set]
+    if not_landed:
+        shown = ", ".join(format_month(m) for m in not_landed[:5])
+        raise NotScorable(
+            f"cannot score {format_month(first)}..{format_month(last)}: "
+            f"{len(not_landed)} month(s) not landed: {shown}"
+            f"{' ...' if len(not_landed) > 5 else ''}")
+    missing = [m for m in month_range(landed[0], last) if m not in landed_set]
+    if missing:
+        shown = ", ".join(format_month(m) for m in missing[:5])
+        raise NotScorable(
+            f"cannot score {format_month(first)}..{format_month(last)}: "
+            f"{len(missing)} month(s) between the earliest landed month "
+            f"{format_month(landed[0])} and {format_month(last)} are not landed: {shown}"
+            f"{' ...' if len(missing) > 5 else ''}")
+    return months
+
+
+def default_target_path(warehouse: Path) -> Path:
+    """dbt's target folder for a warehouse: beside it, one per warehouse file."""
+    warehouse = Path(warehouse).resolve()
+    return warehouse.with_name(warehouse.name + ".dbt-target")
+
+
+def _connect_read_only(warehouse: Path):
+    import duckdb
+
+    return duckdb.connect(str(warehouse), read_only=True)
+
+
+def _release_dbt_connection() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process.
+
+    dbt-duckdb caches one DuckDB instance per process across invocations; left
+    open it would hold the warehouse file (no other process could open it) and
+    refuse connections with another configuration in this process.
+    """
+    import gc
+
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if env is not None:
+        env.close()
+    gc.collect()
+
+
+def dbt_vars(first: dt.date, last: dt.date) -> dict[str, str]:
+    return {"pci_first_score_month": first.isoformat(),
+            "pci_last_score_month": last.isoformat()}
+
+
+def _failures(result) -> tuple[list[str], dict[str, str]]:
+    failures: list[str] = []
+    statuses: dict[str, str] = {}
+    run_results = getattr(getattr(result, "result", None), "results", None) or []
+    for r in run_results:
+        status = str(getattr(r.status, "value", r.status))
+        uid = r.node.unique_id
+        statuses[uid] = status
+        if status in ("error", "fail", "runtime error"):
+            msg = (r.message or "").strip().replace("\n", " ")
+            failures.append(f"{uid}: {status}: {msg[:400]}")
+        elif status == "skipped":
+            failures.append(f"{uid}: skipped (an upstream node failed)")
+    return failures, statuses
+
+
+def build(warehouse: Path, first: dt.date, last: dt.date, *,
+          target_path: Path | None = None, quiet: bool = True) -> BuildResult:
+    """Run one ``dbt build`` for score months first..last into ``pci_build``.
+
+    Raises NotScorable before running dbt when the range cannot be scored, and
+    BuildFailed (listing the failed nodes) when any node of the build fails.
+    No Python DuckDB connection is held while dbt runs.
+    """
+    from dbt.cli.main import dbtRunner
+
+    warehouse = Path(warehouse).resolve()
+    if not warehouse.exists():
+        raise NotScorable(f"warehouse {warehouse} does not exist: land an export first")
+    con = _connect_read_only(warehouse)
+    try:
+        check_scorable(con, first, last)
+    finally:
+        con.close()
+
+    target = Path(target_path).resolve() if target_path else default_target_path(warehouse)
+    target.mkdir(parents=True, exist_ok=True)
+    args = ["build",
+            "--project-dir", str(PROJECT_DIR),
+            "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(target),
+            "--log-path", str(target / "logs"),
+            "--vars", json.dumps(dbt_vars(first, last))]
+    if quiet:
+        args.insert(0, "--quiet")
+    saved = os.environ.get("PCI_WAREHOUSE")
+    os.environ["PCI_WAREHOUSE"] = str(warehouse)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        _release_dbt_connection()
+        if saved is None:
+            os.environ.pop("PCI_WAREHOUSE", None)
+        else:
+            os.environ["PCI_WAREHOUSE"] = saved
+    failures, statuses = _failures(result)
+    if not result.success or failures:
+        if not failures and result.exception is not None:
+            failures = [f"dbt: {result.exception}"]
+        shown = "\n  ".join(failures[:20]) or "dbt reported failure without node results"
+        more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
+        raise BuildFailed(
+            f"dbt build for {format_month(first)}..{format_month(last)} failed "
+            f"({len(failures)} node(s)):\n  {shown}{more}\n"
+            f"dbt log: {target / 'logs' / 'dbt.log'}", failures)
+
+    out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target)
+    con = _connect_read_only(warehouse)
+    try:
+        rows = con.execute(
+            f"SELECT score_month, count(*) FROM {BUILD_SCHEMA}.{SCORES_MODEL} "
+            "GROUP BY score_month ORDER BY score_month").fetchall()
+    finally:
+        con.close()
+    counts = {m: n for m, n in rows}
+    out.rows_per_month = {m: counts.get(m, 0) for m in month_range(first, last)}
+    return out
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--warehouse", required=True, type=Path, help="the DuckDB warehouse file")
+    parser.add_argument("--month", required=True, help="first score month, YYYY-MM")
+    parser.add_argument("--through", help="last score month, YYYY-MM (default: --month)")
+    parser.add_argument("--verbose", action="store_true", help="show dbt's own output")
+
+
+def command(args: argparse.Namespace) -> int:
+    try:
+        first = parse_month(args.month)
+        last = parse_month(args.through) if args.through else first
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from pci.locking import EXIT_BUSY, WarehouseBusy, WarehouseLock
+    except ImportError:  # pragma: no cover - locking is part of the package
+        WarehouseLock = None
+    try:
+        if WarehouseLock is not None:
+            with WarehouseLock(args.warehouse):
+                result = build(args.warehouse, first, last, quiet=not args.verbose)
+        else:  # pragma: no cover
+            result = build(args.warehouse, first, last, quiet=not args.verbose)
+    except NotScorable as exc:
+        print(f"not scorable: {exc}", file=sys.stderr)
+        return 1
+    except BuildFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except Exception as exc:  # the lock's WarehouseBusy and anything dbt raised
+        if WarehouseLock is not None and isinstance(exc, WarehouseBusy):
+            print(str(exc), file=sys.stderr)
+            return EXIT_BUSY
+        raise
+    print(f"scored {format_month(first)}..{format_month(last)} into {BUILD_SCHEMA}.{SCORES_MODEL}")
+    for month, n in result.rows_per_month.items():
+        print(f"  {format_month(month)}: {n} rows")
+    return 0
+
+
+__all__ = ["NotScorable", "BuildFailed", "BuildResult", "check_scorable", "build",
+           "landed_months", "default_target_path", "add_months"]

@@ -1,0 +1,228 @@
+"""pci.scoring: refusing months that cannot be scored, and the dbt build itself."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pci import scoring
+from pci.contract import ensure_raw_schema
+from reference_scoring import build_world
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST = dt.date(2021, 1, 1)
+
+
+def _landed(con, months):
+    ensure_raw_schema(con)
+    for m in months:
+        con.execute("INSERT INTO raw.loads VALUES (?, ?, ?, ?, ?, ?)",
+                    [f"load-{m}", m, "0" * 64, dt.datetime(2022, 1, 1), True, "{}"])
+
+
+# ------------------------------------------------------------ check_scorable
+
+
+def test_check_scorable_accepts_a_contiguous_range():
+    con = duckdb.connect()
+    _landed(con, [dt.date(2021, 1, 1), dt.date(2021, 2, 1), dt.date(2021, 3, 1)])
+    assert scoring.check_scorable(con, dt.date(2021, 2, 1), dt.date(2021, 3, 1)) == [
+        dt.date(2021, 2, 1), dt.date(2021, 3, 1)]
+
+
+def test_check_scorable_refuses_a_month_that_is_not_landed():
+    con = duckdb.connect()
+    _landed(con, [dt.date(2021, 1, 1), dt.date(2021, 2, 1)])
+    with pytest.raises(scoring.NotScorable) as err:
+        scoring.check_scorable(con, dt.date(2021, 2, 1), dt.date(2021, 4, 1))
+    assert "2 month(s) not landed: 2021-03, 2021-04" in str(err.value)
+
+
+def test_check_scorable_refuses_a_missing_month_in_the_middle():
+    con = duckdb.connect()
+    _landed(con, [dt.date(2021, 1, 1), dt.date(2021, 2, 1), dt.date(2021, 4, 1)])
+    with pytest.raises(scoring.NotScorable) as err:
+        scoring.check_scorable(con, dt.date(2021, 4, 1), dt.date(2021, 4, 1))
+    msg = str(err.value)
+    assert "earliest landed month 2021-01" in msg and "not landed: 2021-03" in msg
+
+
+def test_check_scorable_ignores_superseded_loads_and_refuses_empty_warehouse():
+    con = duckdb.connect()
+    ensure_raw_schema(con)
+    con.execute("INSERT INTO raw.loads VALUES ('old', DATE '2021-01-01', 'x', now(), false, '{}')")
+    with pytest.raises(scoring.NotScorable, match="no month is landed"):
+        scoring.check_scorable(con, dt.date(2021, 1, 1), dt.date(2021, 1, 1))
+    _landed(con, [dt.date(2021, 1, 1)])
+    with pytest.raises(scoring.NotScorable, match="range is empty"):
+        scoring.check_scorable(con, dt.date(2021, 2, 1), dt.date(2021, 1, 1))
+
+
+def test_build_refuses_before_running_dbt(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    _landed(con, [dt.date(2021, 1, 1)])
+    con.close()
+    with pytest.raises(scoring.NotScorable, match="2021-02"):
+        scoring.build(warehouse, dt.date(2021, 2, 1), dt.date(2021, 2, 1))
+    assert not scoring.default_target_path(warehouse).exists()
+
+
+def test_cli_refuses_a_month_that_is_not_landed(tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    _landed(con, [dt.date(2021, 1, 1)])
+    con.close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pci", "score", "--warehouse", str(warehouse),
+         "--month", "2021-01", "--through", "2021-02"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "not landed: 2021-02" in proc.stderr
+
+
+# ------------------------------------------------------------ the dbt build
+
+
+def _copy(warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of the module's warehouse, for tests that build into it."""
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(warehouse, copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory):
+    """A small world scored for its last three months through the CLI."""
+    warehouse = tmp_path_factory.mktemp("scoring") / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    try:
+        build_world(con, first=FIRST, n_months=14, n_partners=6, n_tenants=30, seed=99)
+    finally:
+        con.close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pci", "score", "--warehouse", str(warehouse),
+         "--month", "2021-12", "--through", "2022-02"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PCI_WAREHOUSE": "/nonexistent/ignored.duckdb"})
+    return warehouse, proc
+
+
+@pytest.mark.dbt
+def test_cli_score_builds_and_prints_rows_per_month(built_warehouse):
+    warehouse, proc = built_warehouse
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(warehouse), read_only=True)
+    counts = dict(con.execute("SELECT score_month, count(*) FROM pci_build.pci_monthly_scores "
+                              "GROUP BY 1").fetchall())
+    partners = dict(con.execute("SELECT export_month, count(*) FROM raw.partners "
+                                "GROUP BY 1").fetchall())
+    con.close()
+    assert sorted(counts) == [dt.date(2021, 12, 1), dt.date(2022, 1, 1), dt.date(2022, 2, 1)]
+    for month, n in counts.items():
+        assert n == partners[month]
+        assert f"{month:%Y-%m}: {n} rows" in proc.stdout
+
+
+@pytest.mark.dbt
+def test_build_ran_unit_tests_and_data_tests_and_all_passed(built_warehouse):
+    warehouse, _ = built_warehouse
+    results = json.loads((scoring.default_target_path(warehouse) / "run_results.json").read_text())
+    by_type: dict[str, list[str]] = {}
+    for r in results["results"]:
+        kind = r["unique_id"].split(".")[0]
+        by_type.setdefault(kind, []).append(r["status"])
+    assert len(by_type["unit_test"]) >= 25
+    assert len(by_type["test"]) >= 50
+    assert len(by_type["seed"]) == 5
+    for kind, statuses in by_type.items():
+        bad = [s for s in statuses if s not in ("success", "pass", "no-op")]
+        assert not bad, f"{kind}: {bad}"
+    names = {r["unique_id"] for r in results["results"]}
+    for name in ("test_d1_association_ending_on_eom_is_in_effect",
+                 "test_d2_osu_cpor_does_not_block_dpor_revenue", "test_d3_score_80_is_gold",
+                 "test_d4_two_developers_reach_full_points",
+                 "test_d5_revenue_credited_to_billing_month_partners",
+                 "test_d6_loss_debits_only_add_holders_within_12_months",
+                 "test_d7_exam_expiring_on_eom_is_not_active",
+                 "test_d8_deployment_counts_distinct_production_tenants",
+                 "test_d9_baseline_uses_associations_at_m_minus_12"):
+        assert any(uid.endswith("." + name) for uid in names), name
+    assert any(uid.endswith("assert_contributions_sum_to_metric_values") for uid in names)
+
+
+@pytest.mark.dbt
+def test_mart_has_the_contract_columns_and_types(built_warehouse):
+    warehouse, _ = built_warehouse
+    con = duckdb.connect(str(warehouse), read_only=True)
+    cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema = 'pci_build' AND table_name = 'pci_monthly_scores' "
+                       "ORDER BY ordinal_position").fetchall()
+    con.close()
+    points = [(f"points_{m}", "DECIMAL(5,2)") for m in (
+        "net_new_revenue", "net_customer_adds", "functional_consultants", "developers",
+        "new_deployments", "mau_growth")]
+    assert cols == [
+        ("score_month", "DATE"), ("partner_id", "VARCHAR"),
+        ("net_new_revenue_usd", "DECIMAL(18,2)"), ("net_customer_adds", "INTEGER"),
+        ("functional_consultants", "INTEGER"), ("developers", "INTEGER"),
+        ("new_deployments", "INTEGER"), ("mau_baseline", "BIGINT"), ("mau_current", "BIGINT"),
+        ("mau_growth", "DOUBLE"), *points, ("pci_score", "DECIMAL(5,2)"),
+        ("competency_level", "VARCHAR"), ("window_complete", "BOOLEAN")]
+
+
+@pytest.mark.dbt
+def test_contributions_sum_to_the_metric_values(built_warehouse):
+    warehouse, _ = built_warehouse
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rows = con.execute("""
+        SELECT s.score_month, s.partner_id, s.net_new_revenue_usd, s.net_customer_adds,
+               s.developers, s.mau_current,
+               round(coalesce(sum(c.amount) FILTER (WHERE c.metric = 'net_new_revenue'), 0), 2),
+               coalesce(sum(c.amount) FILTER (WHERE c.metric = 'net_customer_adds'), 0),
+               coalesce(sum(c.amount) FILTER (WHERE c.metric = 'developers'), 0),
+               coalesce(sum(c.amount) FILTER (WHERE c.detail = 'current'), 0)
+        FROM pci_build.pci_monthly_scores s
+        LEFT JOIN pci_build.pci_metric_contributions c USING (score_month, partner_id)
+        GROUP BY ALL""").fetchall()
+    con.close()
+    assert rows
+    for r in rows:
+        assert (r[2], r[3], r[4], r[5]) == (r[6], r[7], r[8], r[9]), r
+
+
+@pytest.mark.dbt
+def test_build_releases_the_warehouse(built_warehouse, tmp_path):
+    """After build() returns, another process can open the warehouse for writing."""
+    warehouse = _copy(built_warehouse[0], tmp_path)
+    # in-process: build() closed dbt's connection, so a read-write connection opens
+    first = dt.date(2022, 2, 1)
+    scoring.build(warehouse, first, first)
+    con = duckdb.connect(str(warehouse))
+    con.close()
+    proc = subprocess.run([sys.executable, "-c",
+                           f"import duckdb; duckdb.connect({str(warehouse)!r}).close()"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.dbt
+def test_dbt_itself_refuses_a_score_month_that_is_not_landed(built_warehouse, monkeypatch,
+                                                             tmp_path):
+    """Without the Python check, dbt's own scorability test fails the build."""
+    warehouse = _copy(built_warehouse[0], tmp_path)
+    monkeypatch.setattr(scoring, "check_scorable", lambda con, first, last: None)
+    with pytest.raises(scoring.BuildFailed) as err:
+        scoring.build(warehouse, dt.date(2022, 2, 1), dt.date(2022, 4, 1),
+                      target_path=tmp_path / "target")
+    failures = err.value.failures
+    assert any("assert_score_months_are_scorable: fail" in f for f in failures), failures
+    assert any("model.pci_pipeline.pci_monthly_scores: skipped" in f for f in failures)
+    assert "dbt build for 2022-02..2022-04 failed" in str(err.value)
