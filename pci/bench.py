@@ -262,14 +262,15 @@ def case_fixed_land(world: World, work: Path, progress) -> list[str]:
     return _py("land", "--landing", str(one), "--warehouse", str(work / "pci.duckdb"), "--month", _month(MONTHS))
 
 
+# in an order that prepares each landed warehouse from the previous one
 CASES = {
     "csv_floor": lambda w, work, progress: case_csv_floor(w, work),
+    "fixed_land": case_fixed_land,
+    "fixed_cost": case_fixed_cost,
+    "new_month_13": case_new_month_13,
     "land_month": case_land_month,
     "new_month": case_new_month,
-    "new_month_13": case_new_month_13,
     "backfill_14": case_backfill_14,
-    "fixed_cost": case_fixed_cost,
-    "fixed_land": case_fixed_land,
 }
 
 
