@@ -1,0 +1,286 @@
+"""Write, audit, publish: move one built score month from ``pci_build`` into ``main``.
+
+dbt builds into ``pci_build`` (write). The month is then audited: the dbt data
+and unit tests ran in the build, and :mod:`pci.mart_validation` runs the Great
+Expectations suite ``expectations/pci_monthly_scores.json`` plus the structural
+checks on the month's rows (audit). Only then :func:`publish_month` swaps the
+month's rows into the published tables in ONE DuckDB transaction (publish):
+
+* ``main.pci_monthly_scores``       the contract's mart (raw-exports.md, section 4)
+* ``main.pci_metric_contributions`` why a partner got its points
+* ``main.pci_score_publications``   one row per publication of a month
+* ``main.pci_score_publication_rows`` the month's score rows as each publication published them
+
+A reader sees a month's old rows or its new rows, never a mix: DuckDB commits
+the delete and the insert together, and a process killed before the commit
+leaves the previous state (the write-ahead log of an uncommitted transaction is
+discarded on the next open).
+
+Publishing a month whose built rows and input loads are identical to its latest
+publication changes nothing and records no new publication (the result says
+``unchanged``). A month published again with different inputs is a
+restatement: the result names the later published months whose trailing window
+(``M' - 12 … M'``) contains the month and whose own publication used inputs that
+are no longer current, so they can be run again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from pci.contract import BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month
+
+#: the contract's columns of pci_monthly_scores, in order (raw-exports.md, section 4)
+SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("score_month", "DATE"),
+    ("partner_id", "VARCHAR"),
+    ("net_new_revenue_usd", "DECIMAL(18,2)"),
+    ("net_customer_adds", "INTEGER"),
+    ("functional_consultants", "INTEGER"),
+    ("developers", "INTEGER"),
+    ("new_deployments", "INTEGER"),
+    ("mau_baseline", "BIGINT"),
+    ("mau_current", "BIGINT"),
+    ("mau_growth", "DOUBLE"),
+    ("points_net_new_revenue", "DECIMAL(5,2)"),
+    ("points_net_customer_adds", "DECIMAL(5,2)"),
+    ("points_functional_consultants", "DECIMAL(5,2)"),
+    ("points_developers", "DECIMAL(5,2)"),
+    ("points_new_deployments", "DECIMAL(5,2)"),
+    ("points_mau_growth", "DECIMAL(5,2)"),
+    ("pci_score", "DECIMAL(5,2)"),
+    ("competency_level", "VARCHAR"),
+    ("window_complete", "BOOLEAN"),
+)
+
+#: docs/architecture.md, "The marts"
+CONTRIBUTION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("score_month", "DATE"),
+    ("partner_id", "VARCHAR"),
+    ("metric", "VARCHAR"),
+    ("contributor_kind", "VARCHAR"),
+    ("contributor_id", "VARCHAR"),
+    ("tenant_id", "VARCHAR"),
+    ("subscription_id", "VARCHAR"),
+    ("event_month", "DATE"),
+    ("detail", "VARCHAR"),
+    ("amount", "DECIMAL(38,4)"),
+)
+
+PUBLISH_SCHEMA = "main"
+SCORES = "pci_monthly_scores"
+CONTRIBUTIONS = "pci_metric_contributions"
+PUBLICATIONS = "pci_score_publications"
+PUBLICATION_ROWS = "pci_score_publication_rows"
+
+SCORE_NAMES = tuple(c for c, _ in SCORE_COLUMNS)
+CONTRIBUTION_NAMES = tuple(c for c, _ in CONTRIBUTION_COLUMNS)
+
+
+class PublishError(RuntimeError):
+    """The month cannot be published (nothing was changed)."""
+
+
+@dataclass
+class PublishResult:
+    score_month: date
+    status: str  # "published" (first time), "restated", or "unchanged"
+    publication_id: str | None
+    rows: int
+    input_load_ids: list[str]
+    changed_partners: list[str] = field(default_factory=list)
+    stale_later_months: list[date] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"{format_month(self.score_month)}: {self.status}, {self.rows} partner rows"
+        if self.status == "restated":
+            text += f", {len(self.changed_partners)} partner rows changed"
+        if self.stale_later_months:
+            text += ("; later published months to run again (their window contains it): "
+                     + ", ".join(format_month(m) for m in self.stale_later_months))
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "score_month": format_month(self.score_month),
+            "status": self.status,
+            "publication_id": self.publication_id,
+            "rows": self.rows,
+            "input_load_ids": self.input_load_ids,
+            "changed_partners": self.changed_partners,
+            "stale_later_months": [format_month(m) for m in self.stale_later_months],
+        }
+
+
+def _cols(columns) -> str:
+    return ",\n  ".join(f"{n} {t}" for n, t in columns)
+
+
+def ensure_publish_schema(con) -> None:
+    """Create the published tables if missing (idempotent)."""
+    s = PUBLISH_SCHEMA
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{SCORES} (\n  {_cols(SCORE_COLUMNS)},\n"
+                f"  PRIMARY KEY (score_month, partner_id))")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{CONTRIBUTIONS} (\n  {_cols(CONTRIBUTION_COLUMNS)})")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {s}.{PUBLICATIONS} (
+  publication_id VARCHAR PRIMARY KEY,
+  score_month DATE NOT NULL,
+  published_at TIMESTAMP NOT NULL,
+  run_id VARCHAR,
+  input_load_ids VARCHAR NOT NULL,
+  row_count INTEGER NOT NULL,
+  scores_sha256 VARCHAR NOT NULL,
+  contributions_sha256 VARCHAR NOT NULL,
+  supersedes VARCHAR,
+  changed_partners INTEGER NOT NULL
+)""")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PUBLICATION_ROWS} (\n"
+                f"  publication_id VARCHAR NOT NULL,\n  {_cols(SCORE_COLUMNS)})")
+
+
+def _table_exists(con, schema: str, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table]).fetchall()[0][0])
+
+
+def input_load_ids(con, month: date) -> list[str]:
+    """The current loads of the months the score of ``month`` reads (M-12 … M)."""
+    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+        return []
+    rows = con.execute(
+        f"SELECT load_id FROM {RAW_SCHEMA}.{LOADS_TABLE} WHERE is_current "
+        f"AND export_month BETWEEN ? AND ? ORDER BY export_month, load_id",
+        [add_months(month, -12), month]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _rows_sha256(con, schema: str, table: str, names, month: date) -> tuple[str, int]:
+    cols = ", ".join(names)
+    rows = con.execute(
+        f"SELECT {cols} FROM {schema}.{table} WHERE score_month = ? ORDER BY ALL",
+        [month]).fetchall()
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(repr(tuple(r)).encode())
+        h.update(b"\n")
+    return h.hexdigest(), len(rows)
+
+
+def fingerprint(con, month: date, schema: str = BUILD_SCHEMA) -> dict:
+    """Checksums of the month's score and contribution rows in ``schema``."""
+    scores, n = _rows_sha256(con, schema, SCORES, SCORE_NAMES, month)
+    contrib, m = _rows_sha256(con, schema, CONTRIBUTIONS, CONTRIBUTION_NAMES, month)
+    return {"score_month": format_month(month), "scores_sha256": scores, "rows": n,
+            "contributions_sha256": contrib, "contribution_rows": m}
+
+
+def latest_publication(con, month: date) -> dict | None:
+    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+        return None
+    rows = con.execute(
+        f"SELECT publication_id, input_load_ids, scores_sha256, contributions_sha256, published_at "
+        f"FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} WHERE score_month = ? "
+        f"ORDER BY published_at DESC, publication_id DESC LIMIT 1", [month]).fetchall()
+    if not rows:
+        return None
+    pid, loads, s, c, at = rows[0]
+    return {"publication_id": pid, "input_load_ids": json.loads(loads),
+            "scores_sha256": s, "contributions_sha256": c, "published_at": at}
+
+
+def published_months(con) -> list[date]:
+    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+        return []
+    return [r[0] for r in con.execute(
+        f"SELECT DISTINCT score_month FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} ORDER BY 1").fetchall()]
+
+
+def stale_later_months(con, month: date) -> list[date]:
+    """Published months M' in M+1 … M+12 whose latest publication read inputs that
+    are no longer the current loads (e.g. month M was landed again)."""
+    out = []
+    for later in published_months(con):
+        if month < later <= add_months(month, 12):
+            pub = latest_publication(con, later)
+            if pub is not None and pub["input_load_ids"] != input_load_ids(con, later):
+                out.append(later)
+    return out
+
+
+def publish_month(con, month: date, *, run_id: str | None, audited: dict) -> PublishResult:
+    """Swap the built rows of ``month`` into ``main`` in one transaction.
+
+    ``audited`` is the fingerprint the audit step computed
+    (:func:`fingerprint`); the rows are published only if the built rows still
+    match it, so exactly what was audited is what gets published.
+    """
+    ensure_publish_schema(con)
+    for table in (SCORES, CONTRIBUTIONS):
+        if not _table_exists(con, BUILD_SCHEMA, table):
+            raise PublishError(f"{BUILD_SCHEMA}.{table} does not exist: build the month first")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        now = fingerprint(con, month)
+        if (now["scores_sha256"], now["contributions_sha256"]) != (
+                audited.get("scores_sha256"), audited.get("contributions_sha256")):
+            raise PublishError(
+                f"{format_month(month)}: the rows in {BUILD_SCHEMA} changed after the audit "
+                f"(audited {audited.get('rows')} rows, {audited.get('scores_sha256', '')[:12]}; "
+                f"found {now['rows']} rows, {now['scores_sha256'][:12]}); run the month again")
+        if now["rows"] == 0:
+            raise PublishError(f"{format_month(month)}: no rows built for the month")
+        loads = input_load_ids(con, month)
+        prev = latest_publication(con, month)
+        if (prev is not None and prev["input_load_ids"] == loads
+                and prev["scores_sha256"] == now["scores_sha256"]
+                and prev["contributions_sha256"] == now["contributions_sha256"]):
+            con.execute("ROLLBACK")
+            return PublishResult(month, "unchanged", prev["publication_id"], now["rows"], loads,
+                                 [], stale_later_months(con, month))
+        changed = [r[0] for r in con.execute(
+            f"""SELECT partner_id FROM (
+                  (SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1
+                   EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1)
+                  UNION
+                  (SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1
+                   EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1)
+                ) GROUP BY partner_id ORDER BY partner_id""", [month]).fetchall()]
+        pub_id = uuid.uuid4().hex
+        for table, names in ((SCORES, SCORE_NAMES), (CONTRIBUTIONS, CONTRIBUTION_NAMES)):
+            cols = ", ".join(names)
+            con.execute(f"DELETE FROM {PUBLISH_SCHEMA}.{table} WHERE score_month = ?", [month])
+            con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{table} ({cols}) "
+                        f"SELECT {cols} FROM {BUILD_SCHEMA}.{table} WHERE score_month = ?", [month])
+        con.execute(
+            f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pub_id, month, datetime.now(timezone.utc).replace(tzinfo=None), run_id,
+             json.dumps(loads), now["rows"], now["scores_sha256"], now["contributions_sha256"],
+             prev["publication_id"] if prev else None, len(changed) if prev else 0])
+        cols = ", ".join(SCORE_NAMES)
+        con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATION_ROWS} (publication_id, {cols}) "
+                    f"SELECT ?, {cols} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = ?",
+                    [pub_id, month])
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - already rolled back / connection gone
+            pass
+        raise
+    return PublishResult(month, "restated" if prev else "published", pub_id, now["rows"], loads,
+                         changed if prev else [], stale_later_months(con, month))
+
+
+def after_publication(con, warehouse) -> str | None:
+    """Refresh the analysts' read-only copy when that module is installed."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("pci.analyst_copy") is None:
+        return None
+    importlib.import_module("pci.analyst_copy").publish_read_only_copy(con, warehouse)
+    return "analyst copy refreshed"

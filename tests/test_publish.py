@@ -1,0 +1,236 @@
+"""Write-audit-publish (pci.publish, pci.mart_validation) on a hand-made pci_build.
+
+No dbt here: the built month is written straight into pci_build with the
+contract's columns, so each rule of publication is checked in isolation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pci import publish
+from pci.contract import add_months, ensure_raw_schema
+from pci.publish import CONTRIBUTION_COLUMNS, SCORE_COLUMNS, PublishError, fingerprint, publish_month
+
+ROOT = Path(__file__).resolve().parents[1]
+AUG = dt.date(2021, 8, 1)
+
+
+def _score_row(month, partner, revenue_points="1.00", level="none"):
+    pts = [revenue_points, "0.00", "0.00", "0.00", "0.00", "0.00"]
+    total = sum(float(p) for p in pts)
+    return [month, partner, 100, 1, 0, 0, 0, 0, 0, None, *pts, f"{total:.2f}", level, False]
+
+
+def make_build(con, rows, contributions=()):
+    con.execute("CREATE SCHEMA IF NOT EXISTS pci_build")
+    cols = ", ".join(f"{n} {t}" for n, t in SCORE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TABLE pci_build.pci_monthly_scores ({cols})")
+    ccols = ", ".join(f"{n} {t}" for n, t in CONTRIBUTION_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TABLE pci_build.pci_metric_contributions ({ccols})")
+    for r in rows:
+        con.execute(f"INSERT INTO pci_build.pci_monthly_scores VALUES ({', '.join('?' * len(r))})", r)
+    for c in contributions:
+        con.execute(f"INSERT INTO pci_build.pci_metric_contributions VALUES ({', '.join('?' * len(c))})", c)
+
+
+def set_loads(con, loads: dict):
+    """loads: month -> load_id (the current load of that month)."""
+    ensure_raw_schema(con)
+    con.execute("UPDATE raw.loads SET is_current = false")
+    for m, lid in loads.items():
+        con.execute("INSERT OR REPLACE INTO raw.loads VALUES (?, ?, 'sha', now(), true, '{}')", [lid, m])
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = duckdb.connect(str(tmp_path / "w.duckdb"))
+    yield c
+    c.close()
+
+
+def published(con, month):
+    return con.execute("SELECT * FROM main.pci_monthly_scores WHERE score_month = ? ORDER BY partner_id",
+                       [month]).fetchall()
+
+
+def test_first_publication_writes_mart_publication_and_history(con):
+    set_loads(con, {AUG: "L-aug"})
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2", "2.50")],
+               [[AUG, "P1", "net_new_revenue", "subscription", "S1", "T1", "S1", AUG, None, 100]])
+    res = publish_month(con, AUG, run_id="r1", audited=fingerprint(con, AUG))
+    assert res.status == "published" and res.rows == 2 and res.input_load_ids == ["L-aug"]
+    rows = published(con, AUG)
+    assert [r[1] for r in rows] == ["P1", "P2"]
+    # exactly the contract's columns and types
+    described = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE "
+                            "table_schema='main' AND table_name='pci_monthly_scores' "
+                            "ORDER BY ordinal_position").fetchall()
+    assert [tuple(d) for d in described] == list(SCORE_COLUMNS)
+    pubs = con.execute("SELECT publication_id, run_id, input_load_ids, row_count FROM "
+                       "main.pci_score_publications").fetchall()
+    assert len(pubs) == 1 and pubs[0][1] == "r1" and json.loads(pubs[0][2]) == ["L-aug"] and pubs[0][3] == 2
+    hist = con.execute("SELECT partner_id FROM main.pci_score_publication_rows WHERE publication_id = ? "
+                       "ORDER BY 1", [pubs[0][0]]).fetchall()
+    assert [h[0] for h in hist] == ["P1", "P2"]
+    assert con.execute("SELECT count(*) FROM main.pci_metric_contributions").fetchall()[0][0] == 1
+
+
+def test_rerun_with_unchanged_inputs_is_identical_and_records_nothing(con):
+    set_loads(con, {AUG: "L-aug"})
+    make_build(con, [_score_row(AUG, "P1")])
+    first = publish_month(con, AUG, run_id="r1", audited=fingerprint(con, AUG))
+    before = published(con, AUG)
+    again = publish_month(con, AUG, run_id="r2", audited=fingerprint(con, AUG))
+    assert again.status == "unchanged" and again.publication_id == first.publication_id
+    assert published(con, AUG) == before
+    assert con.execute("SELECT count(*) FROM main.pci_score_publications").fetchall()[0][0] == 1
+
+
+def test_restatement_swaps_rows_keeps_history_and_names_changed_partners(con):
+    set_loads(con, {AUG: "L-aug-1"})
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2")])
+    first = publish_month(con, AUG, run_id="r1", audited=fingerprint(con, AUG))
+    set_loads(con, {AUG: "L-aug-2"})
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2", "7.00")])
+    second = publish_month(con, AUG, run_id="r2", audited=fingerprint(con, AUG))
+    assert second.status == "restated" and second.changed_partners == ["P2"]
+    assert [str(r[10]) for r in published(con, AUG)] == ["1.00", "7.00"]
+    pubs = con.execute("SELECT publication_id, supersedes, changed_partners FROM main.pci_score_publications "
+                       "ORDER BY published_at").fetchall()
+    assert len(pubs) == 2 and pubs[1][1] == first.publication_id and pubs[1][2] == 1
+    old = con.execute("SELECT points_net_new_revenue FROM main.pci_score_publication_rows "
+                      "WHERE publication_id = ? AND partner_id = 'P2'", [first.publication_id]).fetchall()
+    assert str(old[0][0]) == "1.00"  # the first publication stays readable as published
+
+
+def test_rows_changed_after_audit_are_not_published(con):
+    set_loads(con, {AUG: "L-aug"})
+    make_build(con, [_score_row(AUG, "P1")])
+    publish_month(con, AUG, run_id="r1", audited=fingerprint(con, AUG))
+    audited = fingerprint(con, AUG)
+    con.execute("UPDATE pci_build.pci_monthly_scores SET net_customer_adds = 99")
+    with pytest.raises(PublishError, match="changed after the audit"):
+        publish_month(con, AUG, run_id="r2", audited=audited)
+    assert published(con, AUG)[0][3] == 1  # the published month is untouched
+
+
+def test_restating_a_month_names_later_published_months_of_its_window(con):
+    months = [add_months(AUG, i) for i in range(15)]
+    loads = {m: f"L-{m}" for m in months}
+    set_loads(con, loads)
+    for m in months:  # publish 2021-08 … 2022-10
+        make_build(con, [_score_row(m, "P1")])
+        publish_month(con, m, run_id=f"r-{m}", audited=fingerprint(con, m))
+    loads[add_months(AUG, 1)] = "L-sep-corrected"  # 2021-09 landed again
+    set_loads(con, loads)
+    m = add_months(AUG, 1)
+    make_build(con, [_score_row(m, "P1", "3.00")])
+    res = publish_month(con, m, run_id="r-restate", audited=fingerprint(con, m))
+    assert res.status == "restated"
+    # windows containing 2021-09 belong to 2021-10 … 2022-09; 2021-08 and 2022-10 are not affected
+    assert res.stale_later_months == [add_months(m, i) for i in range(1, 13)]
+    assert "2021-10" in res.summary() and "2022-09" in res.summary()
+
+
+def test_publish_without_build_is_refused(con):
+    with pytest.raises(PublishError, match="build the month first"):
+        publish_month(con, AUG, run_id="r1", audited={})
+
+
+def test_kill_before_commit_leaves_published_month_intact(tmp_path):
+    """A process killed (SIGKILL) inside the publication transaction, right before
+    COMMIT, leaves the earlier publication whole; the next publication completes."""
+    wh = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(wh))
+    set_loads(con, {AUG: "L1"})
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2")])
+    publish_month(con, AUG, run_id="r1", audited=fingerprint(con, AUG))
+    before = published(con, AUG)
+    set_loads(con, {AUG: "L2"})
+    make_build(con, [_score_row(AUG, "P1", "9.00")])  # P2 gone, P1 changed
+    con.close()
+    script = textwrap.dedent(f"""
+        import os, signal, sys, datetime as dt
+        sys.path.insert(0, {str(ROOT)!r})
+        import duckdb
+        from pci import publish
+        class Killing:
+            def __init__(self, con): self.con = con
+            def execute(self, sql, *a):
+                if sql.strip().upper() == "COMMIT":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return self.con.execute(sql, *a)
+            def __getattr__(self, n): return getattr(self.con, n)
+        con = Killing(duckdb.connect({str(wh)!r}))
+        m = dt.date(2021, 8, 1)
+        publish.publish_month(con, m, run_id="killed", audited=publish.fingerprint(con, m))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    con = duckdb.connect(str(wh))
+    assert published(con, AUG) == before
+    assert con.execute("SELECT count(*) FROM main.pci_score_publications").fetchall()[0][0] == 1
+    res = publish_month(con, AUG, run_id="r3", audited=fingerprint(con, AUG))
+    assert res.status == "restated" and [r[1] for r in published(con, AUG)] == ["P1"]
+    con.close()
+
+
+# ------------------------------------------------------------------ the audit (GX suite)
+
+def test_audit_passes_a_consistent_month_and_fingerprints_it(con):
+    from pci.mart_validation import audit_month
+
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2", "2.50")])
+    audit = audit_month(con, AUG)
+    assert audit.ok, audit.report()
+    assert audit.rows == 2 and audit.fingerprint == fingerprint(con, AUG)
+
+
+def test_audit_reports_each_broken_rule_with_column_count_and_examples(con):
+    from pci.mart_validation import audit_month
+
+    bad_points = _score_row(AUG, "P2")
+    bad_points[15] = "40.00"  # points_mau_growth above its 25 maximum
+    bad_points[16] = "41.00"
+    bad_points[17] = "none"   # 41 → none is right
+    wrong_level = _score_row(AUG, "P3", "5.00", level="gold")
+    make_build(con, [_score_row(AUG, "P1"), bad_points, wrong_level, _score_row(AUG, "P1")])
+    audit = audit_month(con, AUG)
+    assert not audit.ok and audit.fingerprint is None
+    text = audit.report()
+    by_column = {f.column: f for f in audit.failures}
+    assert by_column["points_mau_growth"].count == 1 and "40" in str(by_column["points_mau_growth"].examples)
+    assert by_column["competency_level"].count == 1 and "P3" in by_column["competency_level"].examples[0]
+    assert by_column["partner_id"].count == 2  # the duplicated P1 rows
+    assert "pci_build.pci_monthly_scores [points_mau_growth]" in text
+
+
+def test_audit_refuses_columns_that_differ_from_the_contract(con):
+    from pci.mart_validation import audit_month
+
+    make_build(con, [_score_row(AUG, "P1")])
+    con.execute("ALTER TABLE pci_build.pci_monthly_scores ALTER pci_score TYPE DOUBLE")
+    audit = audit_month(con, AUG)
+    assert not audit.ok
+    assert "pci_score DECIMAL(5,2) != pci_score DOUBLE" in audit.report()
+
+
+def test_audit_requires_one_row_per_partner_of_the_export(con):
+    from pci.mart_validation import audit_month
+
+    ensure_raw_schema(con)
+    for p in ("P1", "P2", "P9"):
+        con.execute("INSERT INTO raw.partners VALUES (?, 'n', 'SE', ?, 'L1')", [p, AUG])
+    make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2")])
+    audit = audit_month(con, AUG)
+    assert [f.examples for f in audit.failures if f.column == "partner_id"] == [["P9"]]
