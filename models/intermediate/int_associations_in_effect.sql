@@ -1,8 +1,13 @@
+{{ config(materialized='view') }}
+-- (read once, by int_subscription_partner_credits: a view saves writing it)
 -- Partner associations in effect in month m [D-1]: valid_from <= EOM(m) and
 -- (valid_to is null or valid_to >= EOM(m)), read from the export of month m.
+-- Only the months the score range needs: credits of an add in M-23 (an add in
+-- m needs seats of m-1, a loss in M-11 is debited to an add in M-23 .. M-12).
 with associations as (
 
     select * from {{ ref('stg_partner_center__partner_associations') }}
+    where {{ pci_month_horizon('snapshot_month', -23) }}
 
 )
 

@@ -3,15 +3,18 @@
 -- active at EOM(M): every exam of one allowed combination has a pass with
 -- passed_on <= EOM(M) and (expires_on is null or expires_on > EOM(M)) [D-7].
 -- One row per partner, person and metric (a person counts once per metric).
+-- Only the score months of the range are derived.
 with people as (
 
     select * from {{ ref('stg_partner_center__partner_people') }}
+    where {{ pci_month_horizon('snapshot_month', 0) }}
 
 ),
 
 exam_passes as (
 
     select * from {{ ref('stg_partner_center__exam_passes') }}
+    where {{ pci_month_horizon('snapshot_month', 0) }}
 
 ),
 

@@ -1,6 +1,8 @@
 -- Customer adds and losses. Add of t in m: seats(t, m-1) = 0 and seats(t, m) > 0;
 -- loss: seats(t, m-1) > 0 and seats(t, m) = 0. An event in m needs both m-1 and
--- m landed, so the earliest landed month has no events.
+-- m landed, so the earliest landed month has no events. Only event months the
+-- score range needs (M-23 .. M: adds of M-23 can be debited by a loss in M-11);
+-- seats are derived from M-24 on, so every event month has its previous month.
 with seats as (
 
     select month, tenant_id
@@ -14,6 +16,7 @@ event_months as (
     select month, {{ pci_add_months('month', -1) }} as previous_month
     from {{ ref('int_landed_months') }}
     where is_previous_month_landed
+      and {{ pci_month_horizon('month', -23) }}
 
 ),
 

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+-- (read once, by int_customer_loss_debits: a view saves writing it)
 -- Spells: runs of months in which a tenant has seats. A spell starts with an
 -- add (add_month) or, when it began before the earliest landed month, with no
 -- add (add_month null); it ends with a loss (loss_month) or is still open.

@@ -11,6 +11,8 @@ with score_months as (
 mau as (
 
     select * from {{ ref('stg_partner_center__mau_snapshots') }}
+    -- baselines and windows of the score range: M-12 .. M
+    where {{ pci_month_horizon('snapshot_month', -12) }}
 
 ),
 

@@ -7,6 +7,8 @@
 with billing_lines as (
 
     select * from {{ ref('stg_partner_center__billing_lines') }}
+    -- the trailing windows of the score range (billing_date is inside the export month)
+    where {{ pci_month_horizon('snapshot_month', -11) }}
 
 ),
 

@@ -1,11 +1,13 @@
 -- MAU a partner is credited with per subscription and month: the paid
 -- qualifying-product subscriptions (any channel) on which the partner is
 -- usage-family credited in m, with the subscription's MAU in m (no row = 0).
+-- Only the months the score range reads: each score month M and its baseline M-12.
 with credits as (
 
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'usage'
+      and {{ pci_score_months_shifted('month', [0, -12]) }}
 
 ),
 
@@ -19,6 +21,7 @@ subscription_months as (
 mau as (
 
     select * from {{ ref('stg_partner_center__mau_snapshots') }}
+    where {{ pci_score_months_shifted('snapshot_month', [0, -12]) }}
 
 )
 

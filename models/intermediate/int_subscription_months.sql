@@ -1,8 +1,11 @@
 -- Every subscription in every landed month (state as of EOM(m) from the
 -- export of month m), flagged with whether its product and channel qualify.
+-- Only the months the score range needs: seats of M-24 (a loss in M-11 is
+-- debited to an add of M-23 at the earliest, which needs seats of M-24).
 with subscriptions as (
 
     select * from {{ ref('stg_partner_center__subscriptions') }}
+    where {{ pci_month_horizon('snapshot_month', -24) }}
 
 ),
 

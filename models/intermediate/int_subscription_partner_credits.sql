@@ -3,7 +3,9 @@
 --     CPOR partner(s) with incentive OSA if any is in effect, else every DPOR.
 --   usage family (deployments, MAU growth): every CSP partner, plus the CPOR
 --     partner(s) with incentive OSU if any is in effect, else every DPOR.
--- A partner is credited once per subscription, month and family.
+-- A partner is credited once per subscription, month and family. Months of the
+-- score range F .. L: the transaction family from F-23 (customer adds a loss of
+-- the window can be debited to), the usage family in each score month M and M-12.
 with associations as (
 
     select * from {{ ref('int_associations_in_effect') }}
@@ -66,21 +68,26 @@ classified as (
 
 ),
 
-credited as (
+partner_flags as (
 
-    select month, subscription_id, partner_id, 'transaction' as metric_family
+    -- a partner holding several associations to the subscription is credited once
+    select
+        month,
+        subscription_id,
+        partner_id,
+        {{ dbt.bool_or('is_transaction_credited') }} as is_transaction_credited,
+        {{ dbt.bool_or('is_usage_credited') }} as is_usage_credited
     from classified
-    where is_transaction_credited
-    union
-    select month, subscription_id, partner_id, 'usage' as metric_family
-    from classified
-    where is_usage_credited
+    group by month, subscription_id, partner_id
 
 )
 
-select
-    month,
-    subscription_id,
-    partner_id,
-    metric_family
-from credited
+select month, subscription_id, partner_id, 'transaction' as metric_family
+from partner_flags
+where is_transaction_credited
+union all
+-- the usage family is read only in score months and their baseline months
+select month, subscription_id, partner_id, 'usage' as metric_family
+from partner_flags
+where is_usage_credited
+  and {{ pci_score_months_shifted('month', [0, -12]) }}

@@ -1,7 +1,8 @@
 -- Paid seats of a tenant in month m: the sum of paid_seats over the tenant's
 -- paid subscriptions of a qualifying product sold through a qualifying channel
 -- in m. A counting subscription without a seat row has 0 seats. A tenant with
--- no counting subscription in a landed month has no row (= 0 seats).
+-- no counting subscription in a landed month has no row (= 0 seats). Months
+-- F-24 .. L of the score range F .. L only (see int_customer_seat_events).
 with subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
@@ -11,6 +12,7 @@ with subscription_months as (
 seat_snapshots as (
 
     select * from {{ ref('stg_partner_center__seat_snapshots') }}
+    where {{ pci_month_horizon('snapshot_month', -24) }}
 
 ),
 
@@ -19,6 +21,7 @@ counting_subscriptions as (
     select month, subscription_id, tenant_id
     from subscription_months
     where is_paid and is_qualifying_product and is_qualifying_channel
+      and {{ pci_month_horizon('month', -24) }}
 
 )
 

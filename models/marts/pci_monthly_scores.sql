@@ -12,6 +12,7 @@ with score_months as (
 partners as (
 
     select snapshot_month, partner_id from {{ ref('stg_partner_center__partners') }}
+    where {{ pci_month_horizon('snapshot_month', 0) }}
 
 ),
 
