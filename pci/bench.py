@@ -65,7 +65,8 @@ def configure(parser) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cases", default="all",
                         help="comma-separated subset of: " + ", ".join(CASES))
-    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmark.md")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the Markdown table")
+    parser.add_argument("--doc", type=Path, default=DOC, help="where to write the Markdown table")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the results JSON")
     parser.add_argument("--cache", type=Path, default=CACHE_DIR, help="where generated worlds are kept")
 
@@ -390,6 +391,7 @@ def command(args) -> int:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     if not args.no_docs:
-        DOC.write_text(render_markdown(results))
+        args.doc.parent.mkdir(parents=True, exist_ok=True)
+        args.doc.write_text(render_markdown(results))
     console.print(json.dumps(results["scales"][args.scale]["ratios"], indent=2))
     return 0

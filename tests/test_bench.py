@@ -1,0 +1,59 @@
+"""Smoke test of the benchmark: `bench --scale small --runs 1` runs end to end.
+
+No timing is asserted: the benchmark is run by hand (`make bench`), never
+judged inside the test suite. This checks that every case ran and that the
+results and the Markdown table are written where asked.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pci import bench
+
+
+@pytest.mark.slow
+def test_bench_small_one_run_writes_results_and_table(tmp_path):
+    results, doc = tmp_path / "results.json", tmp_path / "benchmark.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pci", "bench", "--scale", "small", "--runs", "1",
+         "--results", str(results), "--doc", str(doc), "--cache", str(tmp_path / "cache")],
+        cwd=bench.ROOT, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    small = json.loads(results.read_text())["scales"]["small"]
+    assert (small["partners"], small["tenants"], small["months"]) == (100, 5_000, 26)
+    assert set(small["cases"]) == set(bench.CASES)
+    for name, case in small["cases"].items():
+        assert case["runs"] == 1, name
+        assert case["min_s"] <= case["median_s"] <= case["max_s"], name
+        assert case["max_peak_rss_mib"] > 0, name
+    assert small["machine"]["cores"] >= 1
+    assert set(small["ratios"]) >= {"land_month / csv_floor",
+                                    "new_month (25 landed) / new_month_13 (12 landed)"}
+
+    table = doc.read_text()
+    assert "## small: 100 partners, 5,000 tenants, 26 months" in table
+    for name in bench.CASES:
+        assert f"| {name} |" in table
+
+
+def test_target_verdicts_follow_the_targets():
+    fast = {"median_s": 29.0, "max_peak_rss_mib": 1000.0}
+    slow = {"median_s": 31.0, "max_peak_rss_mib": 1000.0}
+    fat = {"median_s": 10.0, "max_peak_rss_mib": 3.5 * 1024}
+    assert bench.target_verdict("medium", "new_month", fast).endswith("met")
+    assert bench.target_verdict("medium", "new_month", slow).endswith("MISSED")
+    assert bench.target_verdict("medium", "new_month", fat).endswith("MISSED")
+    assert bench.target_verdict("small", "new_month", slow) == ""
+
+
+def test_ratios_are_computed_from_medians():
+    cases = {"land_month": {"median_s": 6.0}, "csv_floor": {"median_s": 2.0},
+             "fixed_land": {"median_s": 3.0}, "new_month": {"median_s": 23.0},
+             "new_month_13": {"median_s": 20.0}}
+    r = bench.ratios(cases)
+    assert r["land_month / csv_floor"] == 3.0
+    assert r["(land_month - fixed_land) / csv_floor"] == 1.5
+    assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
