@@ -62,6 +62,18 @@ def _ctx(context) -> tuple:
     return month, pipeline.resolve_paths(conf), conf
 
 
+def _guarded(step: str, context, work):
+    """Run ``work(pipeline, month, paths, conf)`` for the task's month; refusals
+    fail the task without retries, anything else is raised to be retried."""
+    from pci import pipeline
+
+    month, paths, conf = _ctx(context)
+    try:
+        return work(pipeline, month, paths, conf)
+    except Exception as exc:  # noqa: BLE001
+        _refuse_or_raise(exc, month, step)
+
+
 def _refuse_or_raise(exc: Exception, month, step: str):
     """Refusals fail the task without retries; anything else is retried."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -106,43 +118,23 @@ def pci_monthly():
 
     @task
     def land_and_validate(**context) -> dict:
-        from pci import pipeline
-
-        month, paths, _ = _ctx(context)
-        try:
-            return pipeline.land_through(paths.landing, paths.warehouse, month)
-        except Exception as exc:  # noqa: BLE001
-            _refuse_or_raise(exc, month, "land_and_validate")
+        return _guarded("land_and_validate", context, lambda pipeline, month, paths, conf:
+                        pipeline.land_through(paths.landing, paths.warehouse, month))
 
     @task
     def build_month(landed: dict, **context) -> dict:
-        from pci import pipeline
-
-        month, paths, conf = _ctx(context)
-        try:
-            return pipeline.build_month(paths.warehouse, month, conf.get("build_token"))
-        except Exception as exc:  # noqa: BLE001
-            _refuse_or_raise(exc, month, "build_month")
+        return _guarded("build_month", context, lambda pipeline, month, paths, conf:
+                        pipeline.build_month(paths.warehouse, month, conf.get("build_token")))
 
     @task
     def validate_mart(built: dict, **context) -> dict:
-        from pci import pipeline
-
-        month, paths, _ = _ctx(context)
-        try:
-            return pipeline.validate_mart(paths.warehouse, month)
-        except Exception as exc:  # noqa: BLE001
-            _refuse_or_raise(exc, month, "validate_mart")
+        return _guarded("validate_mart", context, lambda pipeline, month, paths, conf:
+                        pipeline.validate_mart(paths.warehouse, month))
 
     @task
     def publish(audited: dict, **context) -> dict:
-        from pci import pipeline
-
-        month, paths, _ = _ctx(context)
-        try:
-            return pipeline.publish(paths.warehouse, month, context["run_id"], audited)
-        except Exception as exc:  # noqa: BLE001
-            _refuse_or_raise(exc, month, "publish")
+        return _guarded("publish", context, lambda pipeline, month, paths, conf:
+                        pipeline.publish(paths.warehouse, month, context["run_id"], audited))
 
     @task
     def report(landed: dict, built: dict, published: dict, **context) -> dict:
