@@ -228,7 +228,8 @@ FIXED_ROWS = {  # one partner, one tenant, one of everything
 def _fixed_landing(world: World) -> Path:
     """A one-month export of 1 partner and 1 tenant: the fixed cost of the stack."""
     import csv
-    import hashlib
+
+    from pci.validation import sha256_file
 
     month = _month(MONTHS)
     one = world.cache / "fixed" / "landing"
@@ -244,7 +245,7 @@ def _fixed_landing(world: World) -> Path:
             w.writerow(f.column_names)
             rows = [[v.format(first=month + "-01") for v in r] for r in FIXED_ROWS[f.name]]
             w.writerows(rows)
-        files[f.filename] = {"rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        files[f.filename] = {"rows": len(rows), "sha256": sha256_file(path)}
     (folder / MANIFEST).write_text(json.dumps({"export_month": month, "files": files}) + "\n")
     return one
 

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from pci.analyst_copy import MartUnavailable, copy_path, open_mart, publish_read_only_copy
+from pci.contract import add_months
 from pci.explain import load_levels, load_metrics
 from tests.support import mart_fixture as fx
 
@@ -105,7 +106,7 @@ def test_query_level_changes(copy_con):
     by = {(r["score_month"], r["partner_id"]): r for r in fx.EXPECTED}
     want = []
     for (month, p), r in sorted(by.items()):
-        prev_month = fx._months_back(month, 1)
+        prev_month = add_months(month, -1)
         prev = by.get((prev_month, p))
         if prev and prev["competency_level"] != r["competency_level"]:
             want.append((month, p, prev["competency_level"], r["competency_level"],

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import duckdb
 
+from pci.contract import add_months
+
 MONTHS = (dt.date(2021, 7, 1), dt.date(2021, 8, 1), dt.date(2021, 9, 1))
 LATEST = MONTHS[-1]
 
@@ -183,11 +185,6 @@ def level(score: Decimal) -> str:
     return "gold" if score >= 80 else "silver" if score >= 60 else "none"
 
 
-def _months_back(month: dt.date, n: int) -> dt.date:
-    idx = month.year * 12 + month.month - 1 - n
-    return dt.date(idx // 12, idx % 12 + 1, 1)
-
-
 def _contributions(partner: str, month: dt.date, spec: Spec) -> list[tuple]:
     n = partner[1:]
     rows = []
@@ -198,14 +195,14 @@ def _contributions(partner: str, month: dt.date, spec: Spec) -> list[tuple]:
 
     for i, (amount, back) in enumerate(spec.revenue, 1):
         sub, tenant = f"S-{n}-{i:02d}", f"T-{n}-{i:02d}"
-        add("net_new_revenue", "subscription", sub, tenant, sub, _months_back(month, back),
+        add("net_new_revenue", "subscription", sub, tenant, sub, add_months(month, -back),
             "CREDIT" if amount < 0 else "CHARGE", amount)
     for i in range(spec.adds):
         t = f"T-{n}-{i + 1:02d}"
-        add("net_customer_adds", "tenant", t, t, None, _months_back(month, i % 12), "add", 1)
+        add("net_customer_adds", "tenant", t, t, None, add_months(month, -(i % 12)), "add", 1)
     for i in range(spec.losses):
         t = f"T-{n}-{50 + i:02d}"
-        add("net_customer_adds", "tenant", t, t, None, _months_back(month, i % 3), "loss", -1)
+        add("net_customer_adds", "tenant", t, t, None, add_months(month, -(i % 3)), "loss", -1)
     for i in range(spec.consultants):
         add("functional_consultants", "person", f"PER-{n}-{i + 1:02d}", None, None, None,
             CE_FC if i % 2 == 0 else BC_FC, 1)
