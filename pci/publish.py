@@ -159,15 +159,15 @@ def input_load_ids(con, month: date) -> list[str]:
 
 
 def _rows_sha256(con, schema: str, table: str, names, month: date) -> tuple[str, int]:
+    """A digest of the month's rows in ``schema.table``: SHA-256 of the row count and
+    the sum of DuckDB's 64-bit hash of every row, so the rows are compared where they
+    are, without sorting or fetching them (676k contribution rows a month at medium
+    scale). Any changed, added or removed row changes it; the order of rows does not."""
     cols = ", ".join(names)
-    rows = con.execute(
-        f"SELECT {cols} FROM {schema}.{table} WHERE score_month = ? ORDER BY ALL",
-        [month]).fetchall()
-    h = hashlib.sha256()
-    for r in rows:
-        h.update(repr(tuple(r)).encode())
-        h.update(b"\n")
-    return h.hexdigest(), len(rows)
+    n, total = con.execute(
+        f"SELECT count(*), coalesce(sum(hash({cols})), 0) FROM {schema}.{table} "
+        f"WHERE score_month = ?", [month]).fetchall()[0]
+    return hashlib.sha256(f"{n}:{total}".encode()).hexdigest(), int(n)
 
 
 def fingerprint(con, month: date, schema: str = BUILD_SCHEMA) -> dict:
