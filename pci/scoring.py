@@ -7,6 +7,14 @@ models, unit tests and data tests) in-process through ``dbtRunner`` with the
 vars ``pci_first_score_month`` / ``pci_last_score_month``; the models land in
 the ``pci_build`` schema of the warehouse.
 
+Unit tests check the SQL against fixed inputs, so their verdict depends only on
+the project's code: a build runs them when this warehouse has no record of
+them passing for the project as it is now (``project_fingerprint``: the
+models, macros, seeds, data tests, project file and dbt's version), and skips
+them otherwise (``--exclude-resource-type unit_test``, as dbt advises for
+production). ``PCI_DBT_UNIT_TESTS=always`` (or ``score --unit-tests always``)
+runs them on every build. Data tests run on every build.
+
 CLI: ``python -m pci score --warehouse FILE --month YYYY-MM [--through YYYY-MM]``.
 """
 from __future__ import annotations
@@ -51,6 +59,8 @@ class BuildResult:
     #: dbt node unique_id -> status, for every node dbt ran
     node_statuses: dict[str, str] = field(default_factory=dict)
     target_path: Path | None = None
+    #: whether the build ran the dbt unit tests (see the module's docstring)
+    unit_tests_ran: bool = False
 
     @property
     def months(self) -> list[dt.date]:
@@ -116,6 +126,12 @@ def _connect_read_only(warehouse: Path):
     return duckdb.connect(str(warehouse), read_only=True)
 
 
+def _connect(warehouse: Path):
+    import duckdb
+
+    return duckdb.connect(str(warehouse))
+
+
 def _release_dbt_connection() -> None:
     """Close the DuckDB database dbt-duckdb keeps open in this process.
 
@@ -135,6 +151,53 @@ def _release_dbt_connection() -> None:
     if env is not None:
         env.close()
     gc.collect()
+
+
+UNIT_TESTS_PASSED = "pci_unit_tests_passed"  # table in BUILD_SCHEMA
+UNIT_TEST_MODES = ("changed", "always")
+_PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt")
+
+
+def project_fingerprint() -> str:
+    """SHA-256 of the dbt project's files (paths and contents) and dbt's version."""
+    import hashlib
+
+    from dbt.version import __version__ as dbt_version
+
+    h = hashlib.sha256(f"dbt-core {dbt_version}\n".encode())
+    for part in _PROJECT_PARTS:
+        root = PROJECT_DIR / part
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            h.update(f.relative_to(PROJECT_DIR).as_posix().encode() + b"\0")
+            h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def unit_tests_passed(con, fingerprint: str) -> bool:
+    """Whether this warehouse recorded a build whose unit tests passed on ``fingerprint``."""
+    known = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [BUILD_SCHEMA, UNIT_TESTS_PASSED]).fetchall()[0][0]
+    return bool(known) and bool(con.execute(
+        f"SELECT count(*) FROM {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} WHERE project_sha256 = ?",
+        [fingerprint]).fetchall()[0][0])
+
+
+def record_unit_tests_passed(con, fingerprint: str, count: int) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} "
+                "(project_sha256 VARCHAR NOT NULL, unit_tests INTEGER NOT NULL, passed_at TIMESTAMP NOT NULL)")
+    con.execute(f"INSERT INTO {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} VALUES (?, ?, now()::TIMESTAMP)",
+                [fingerprint, count])
+
+
+def unit_test_mode(mode: str | None = None) -> str:
+    mode = (mode or os.environ.get("PCI_DBT_UNIT_TESTS") or "changed").strip().lower()
+    if mode not in UNIT_TEST_MODES:
+        raise ValueError(f"unit test mode must be one of {', '.join(UNIT_TEST_MODES)}, got {mode!r} "
+                         "(PCI_DBT_UNIT_TESTS / --unit-tests)")
+    return mode
 
 
 def dbt_vars(first: dt.date, last: dt.date) -> dict[str, str]:
@@ -159,7 +222,8 @@ def _failures(result) -> tuple[list[str], dict[str, str]]:
 
 
 def build(warehouse: Path, first: dt.date, last: dt.date, *,
-          target_path: Path | None = None, quiet: bool = True) -> BuildResult:
+          target_path: Path | None = None, quiet: bool = True,
+          unit_tests: str | None = None) -> BuildResult:
     """Run one ``dbt build`` for score months first..last into ``pci_build``.
 
     Raises NotScorable before running dbt when the range cannot be scored, and
@@ -171,9 +235,12 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
     warehouse = Path(warehouse).resolve()
     if not warehouse.exists():
         raise NotScorable(f"warehouse {warehouse} does not exist: land an export first")
+    mode = unit_test_mode(unit_tests)
+    fingerprint = project_fingerprint()
     con = _connect_read_only(warehouse)
     try:
         check_scorable(con, first, last)
+        run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
     finally:
         con.close()
 
@@ -185,6 +252,8 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             "--target-path", str(target),
             "--log-path", str(target / "logs"),
             "--vars", json.dumps(dbt_vars(first, last))]
+    if not run_unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if quiet:
         args.insert(0, "--quiet")
     saved = os.environ.get("PCI_WAREHOUSE")
@@ -209,7 +278,15 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             f"({len(failures)} node(s)):\n  {shown}{more}\n"
             f"dbt log: {target / 'logs' / 'dbt.log'}", failures)
 
-    out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target)
+    out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target,
+                      unit_tests_ran=run_unit_tests)
+    ran = sum(1 for uid in statuses if uid.startswith("unit_test."))
+    if run_unit_tests and ran:
+        con = _connect(warehouse)
+        try:
+            record_unit_tests_passed(con, fingerprint, ran)
+        finally:
+            con.close()
     con = _connect_read_only(warehouse)
     try:
         rows = con.execute(
@@ -230,6 +307,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", required=True, help="first score month, YYYY-MM")
     parser.add_argument("--through", help="last score month, YYYY-MM (default: --month)")
     parser.add_argument("--verbose", action="store_true", help="show dbt's own output")
+    parser.add_argument("--unit-tests", choices=UNIT_TEST_MODES, default=None,
+                        help="run the dbt unit tests always, or only when the project changed since "
+                             "they last passed on this warehouse (default; env PCI_DBT_UNIT_TESTS)")
 
 
 def command(args: argparse.Namespace) -> int:
@@ -246,9 +326,11 @@ def command(args: argparse.Namespace) -> int:
     try:
         if WarehouseLock is not None:
             with WarehouseLock(args.warehouse):
-                result = build(args.warehouse, first, last, quiet=not args.verbose)
+                result = build(args.warehouse, first, last, quiet=not args.verbose,
+                               unit_tests=args.unit_tests)
         else:  # pragma: no cover
-            result = build(args.warehouse, first, last, quiet=not args.verbose)
+            result = build(args.warehouse, first, last, quiet=not args.verbose,
+                           unit_tests=args.unit_tests)
     except NotScorable as exc:
         print(f"not scorable: {exc}", file=sys.stderr)
         return 1
@@ -260,7 +342,8 @@ def command(args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             return EXIT_BUSY
         raise
-    print(f"scored {format_month(first)}..{format_month(last)} into {BUILD_SCHEMA}.{SCORES_MODEL}")
+    print(f"scored {format_month(first)}..{format_month(last)} into {BUILD_SCHEMA}.{SCORES_MODEL} "
+          f"(unit tests {'run' if result.unit_tests_ran else 'skipped: they passed on this project before'})")
     for month, n in result.rows_per_month.items():
         print(f"  {format_month(month)}: {n} rows")
     return 0

@@ -226,3 +226,72 @@ def test_dbt_itself_refuses_a_score_month_that_is_not_landed(built_warehouse, mo
     assert any("assert_score_months_are_scorable: fail" in f for f in failures), failures
     assert any("model.pci_pipeline.pci_monthly_scores: skipped" in f for f in failures)
     assert "dbt build for 2022-02..2022-04 failed" in str(err.value)
+
+
+# ------------------------------------------------------------ unit tests: when they run
+
+
+def test_project_fingerprint_follows_the_project_files(tmp_path, monkeypatch):
+    for part in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests/dbt"):
+        src = ROOT / part
+        dst = tmp_path / part
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    monkeypatch.setattr(scoring, "PROJECT_DIR", tmp_path)
+    before = scoring.project_fingerprint()
+    assert scoring.project_fingerprint() == before
+    model = tmp_path / "models" / "marts" / "pci_monthly_scores.sql"
+    model.write_text(model.read_text() + "\n-- edited\n")
+    assert scoring.project_fingerprint() != before
+    (tmp_path / "docs-only.md").write_text("not part of the dbt project")
+    edited = scoring.project_fingerprint()
+    assert scoring.project_fingerprint() == edited
+
+
+def test_unit_test_record_is_per_project_fingerprint():
+    con = duckdb.connect()
+    assert not scoring.unit_tests_passed(con, "a")
+    scoring.record_unit_tests_passed(con, "a", 30)
+    assert scoring.unit_tests_passed(con, "a")
+    assert not scoring.unit_tests_passed(con, "b")
+
+
+def test_unit_test_mode_from_argument_or_environment(monkeypatch):
+    monkeypatch.delenv("PCI_DBT_UNIT_TESTS", raising=False)
+    assert scoring.unit_test_mode() == "changed"
+    monkeypatch.setenv("PCI_DBT_UNIT_TESTS", "always")
+    assert scoring.unit_test_mode() == "always"
+    assert scoring.unit_test_mode("changed") == "changed"
+    with pytest.raises(ValueError, match="PCI_DBT_UNIT_TESTS"):
+        scoring.unit_test_mode("sometimes")
+
+
+@pytest.mark.dbt
+def test_unit_tests_run_again_only_when_the_project_changed(built_warehouse, tmp_path, monkeypatch):
+    """The module's build ran the unit tests and recorded it; a build of the same
+    project skips them (data tests still run); a changed project runs them again."""
+    monkeypatch.delenv("PCI_DBT_UNIT_TESTS", raising=False)
+    warehouse = _copy(built_warehouse[0], tmp_path)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert scoring.unit_tests_passed(con, scoring.project_fingerprint())
+    con.close()
+    month = dt.date(2022, 2, 1)
+
+    def kinds(result):
+        out: dict[str, int] = {}
+        for uid in result.node_statuses:
+            out[uid.split(".")[0]] = out.get(uid.split(".")[0], 0) + 1
+        return out
+
+    same = scoring.build(warehouse, month, month, target_path=tmp_path / "same")
+    assert not same.unit_tests_ran
+    assert "unit_test" not in kinds(same) and kinds(same)["test"] >= 50
+
+    monkeypatch.setattr(scoring, "project_fingerprint", lambda: "an edited project")
+    edited = scoring.build(warehouse, month, month, target_path=tmp_path / "edited")
+    assert edited.unit_tests_ran and kinds(edited)["unit_test"] >= 25
+    con = duckdb.connect(str(warehouse), read_only=True)
+    assert scoring.unit_tests_passed(con, "an edited project")
+    con.close()
