@@ -25,6 +25,9 @@ The copy holds, in its default schema:
 * ``pci_metrics``, ``pci_levels`` — the rule tables (metric, threshold, max points; level, min score),
   see :func:`pci.explain.load_metrics`
 * ``analyst_copy_info`` — one row: when the copy was taken, from which warehouse, its months
+* ``analyst_copy_months`` — which publication each month of the copy holds (when the
+  warehouse records publications); a refresh rewrites only the months whose latest
+  publication differs
 
 :func:`open_mart` is how ``explain`` and ``report`` read: the copy when it exists,
 else the warehouse itself, read-only; :func:`read_mart` adds the fallback to the
@@ -45,6 +48,7 @@ SCORES = "pci_monthly_scores"
 CONTRIBUTIONS = "pci_metric_contributions"
 PUBLICATIONS = "pci_score_publications"
 INFO = "analyst_copy_info"
+MONTHS = "analyst_copy_months"
 
 #: exit statuses (docs/architecture.md)
 EXIT_REFUSED, EXIT_USAGE, EXIT_BUSY = 1, 2, 4
@@ -79,14 +83,40 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _published_months(con, src: str) -> dict | None:
+    """score_month -> the id of its latest publication; None without publication records."""
+    if not _exists(con, src, "main", PUBLICATIONS):
+        return None
+    return dict(con.execute(
+        f"SELECT score_month, arg_max(publication_id, published_at) "
+        f"FROM {_q(src)}.main.{PUBLICATIONS} GROUP BY score_month").fetchall())
+
+
+def _months_to_copy(con, alias: str, published: dict) -> list | None:
+    """The months whose rows in the attached previous copy ``alias`` differ from the
+    warehouse's publications (changed, new or withdrawn); None when the previous
+    copy does not say which publication each month holds (copy it all)."""
+    for table in (MONTHS, SCORES, CONTRIBUTIONS):
+        if not _exists(con, alias, "main", table):
+            return None
+    copied = dict(con.execute(f"SELECT score_month, publication_id FROM {alias}.main.{MONTHS}").fetchall())
+    return sorted(m for m in set(published) | set(copied) if published.get(m) != copied.get(m))
+
+
 def publish_read_only_copy(con, warehouse: Path) -> Path:
     """Write the published tables of ``con`` (the writer's open connection to
     ``warehouse``) to the analysts' copy, atomically; return the copy's path.
 
     Call it after the publication's transaction committed. Raises
     :class:`MartUnavailable` when the warehouse has no published scores.
+
+    The copy records which publication each month holds (``analyst_copy_months``).
+    When the previous copy has that record, the new copy starts as a file copy of
+    it and only the months whose latest publication differs are rewritten, so a
+    month's refresh costs that month's rows plus a file copy, not a rewrite of
+    every published month. Otherwise every table is written anew.
     """
-    from pci.explain import load_levels, load_metrics  # the rule tables
+    import shutil
 
     target = copy_path(warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,10 +127,47 @@ def publish_read_only_copy(con, warehouse: Path) -> Path:
     tmp = target.parent / f".{target.name}.{token}.tmp"
     alias = f"pci_analyst_copy_{token}"
     attached = False
+    published = _published_months(con, src)
     try:
-        con.execute(f"ATTACH {_sql_str(str(tmp))} AS {alias}")
-        attached = True
-        s = f"{_q(src)}.main"
+        months = None
+        if published is not None and target.is_file():
+            shutil.copyfile(target, tmp)
+            con.execute(f"ATTACH {_sql_str(str(tmp))} AS {alias}")
+            attached = True
+            months = _months_to_copy(con, alias, published)
+            if months is None:  # an older copy: start from an empty file
+                con.execute(f"DETACH {alias}")
+                attached = False
+                tmp.unlink()
+        if not attached:
+            con.execute(f"ATTACH {_sql_str(str(tmp))} AS {alias}")
+            attached = True
+        _write_copy(con, src, alias, warehouse, months, published)
+        con.execute(f"DETACH {alias}")
+        attached = False
+        os.replace(tmp, target)
+    finally:
+        if attached:
+            try:
+                con.execute(f"DETACH {alias}")
+            except duckdb.Error:
+                pass
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+    return target
+
+
+def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
+                published: dict | None) -> None:
+    """Write the copy's tables into ``alias``: all of them (``months`` None), or
+    only the rows of ``months`` plus the small tables (one transaction)."""
+    from pci.explain import load_levels, load_metrics  # the rule tables
+
+    s = f"{_q(src)}.main"
+    if months is None:
         con.execute(f"CREATE TABLE {alias}.main.{SCORES} AS "
                     f"SELECT * FROM {s}.{SCORES} ORDER BY score_month, partner_id")
         if _exists(con, src, "main", CONTRIBUTIONS):
@@ -111,6 +178,17 @@ def publish_read_only_copy(con, warehouse: Path) -> Path:
                 score_month DATE, partner_id VARCHAR, metric VARCHAR, contributor_kind VARCHAR,
                 contributor_id VARCHAR, tenant_id VARCHAR, subscription_id VARCHAR,
                 event_month DATE, detail VARCHAR, amount DECIMAL(38,4))""")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if months:
+            listed = ", ".join(f"DATE '{m.isoformat()}'" for m in months)
+            for table, order in ((SCORES, "score_month, partner_id"),
+                                 (CONTRIBUTIONS, "score_month, partner_id, metric")):
+                con.execute(f"DELETE FROM {alias}.main.{table} WHERE score_month IN ({listed})")
+                con.execute(f"INSERT INTO {alias}.main.{table} SELECT * FROM {s}.{table} "
+                            f"WHERE score_month IN ({listed}) ORDER BY {order}")
+        for table in (PUBLICATIONS, "partners", "pci_metrics", "pci_levels", INFO, MONTHS):
+            con.execute(f"DROP TABLE IF EXISTS {alias}.main.{table}")
         if _exists(con, src, "main", PUBLICATIONS):
             con.execute(f"CREATE TABLE {alias}.main.{PUBLICATIONS} AS SELECT * FROM {s}.{PUBLICATIONS}")
         if _exists(con, src, "raw", "partners"):
@@ -131,21 +209,15 @@ def publish_read_only_copy(con, warehouse: Path) -> Path:
             f"min(score_month) AS first_score_month, max(score_month) AS last_score_month "
             f"FROM {s}.{SCORES}",
             [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), str(Path(warehouse).resolve())])
-        con.execute(f"DETACH {alias}")
-        attached = False
-        os.replace(tmp, target)
-    finally:
-        if attached:
-            try:
-                con.execute(f"DETACH {alias}")
-            except duckdb.Error:
-                pass
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            try:
-                leftover.unlink()
-            except FileNotFoundError:
-                pass
-    return target
+        if published is not None:
+            con.execute(f"CREATE TABLE {alias}.main.{MONTHS} (score_month DATE, publication_id VARCHAR)")
+            if published:
+                con.executemany(f"INSERT INTO {alias}.main.{MONTHS} VALUES (?, ?)",
+                                sorted(published.items()))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _sql_str(text: str) -> str:

@@ -234,3 +234,56 @@ def test_audit_requires_one_row_per_partner_of_the_export(con):
     make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2")])
     audit = audit_month(con, AUG)
     assert [f.examples for f in audit.failures if f.column == "partner_id"] == [["P9"]]
+
+
+# ------------------------------------------------------------ the analysts' copy, refreshed by month
+
+
+def _copy_tables(path):
+    from pci.analyst_copy import CONTRIBUTIONS, SCORES
+
+    with duckdb.connect(str(path), read_only=True) as c:
+        return {t: c.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                for t in (SCORES, CONTRIBUTIONS, "pci_score_publications", "analyst_copy_months")}
+
+
+def test_analyst_copy_rewrites_only_months_whose_publication_changed(tmp_path, monkeypatch):
+    from pci import analyst_copy
+
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    months = [AUG, add_months(AUG, 1), add_months(AUG, 2)]
+    set_loads(con, {m: f"L-{m}" for m in months})
+    plans = []
+    real = analyst_copy._months_to_copy
+    monkeypatch.setattr(analyst_copy, "_months_to_copy",
+                        lambda *a: plans.append(real(*a)) or plans[-1])
+
+    def publish_and_copy(month, points):
+        make_build(con, [_score_row(month, "P1", points), _score_row(month, "P2")],
+                   [[month, "P1", "net_new_revenue", "subscription", "S1", "T1", "S1", month, None, 100]])
+        publish_month(con, month, run_id=f"r-{month}", audited=fingerprint(con, month))
+        return analyst_copy.publish_read_only_copy(con, warehouse)
+
+    copy = publish_and_copy(months[0], "1.00")
+    assert plans == []  # no copy yet: written whole
+    publish_and_copy(months[1], "1.00")
+    publish_and_copy(months[2], "1.00")
+    assert plans == [[months[1]], [months[2]]]
+    publish_and_copy(months[0], "3.00")  # a restatement of the first month
+    assert plans[-1] == [months[0]]
+
+    # a publication whose copy refresh never ran (a run killed after the commit)
+    make_build(con, [_score_row(months[1], "P1", "4.00")])
+    publish_month(con, months[1], run_id="killed", audited=fingerprint(con, months[1]))
+    publish_and_copy(months[2], "5.00")
+    assert plans[-1] == [months[1], months[2]]
+
+    incremental = _copy_tables(copy)
+    copy.unlink()  # the same state written whole must be identical
+    analyst_copy.publish_read_only_copy(con, warehouse)
+    assert _copy_tables(copy) == incremental
+    assert [r[1] for r in incremental["pci_monthly_scores"] if r[0] == months[0]] == ["P1", "P2"]
+    assert {str(r[10]) for r in incremental["pci_monthly_scores"] if r[1] == "P1"} == {"3.00", "4.00", "5.00"}
+    assert not [p for p in copy.parent.iterdir() if p.name != copy.name]
+    con.close()
