@@ -3,20 +3,30 @@
 It generates a world once per scale (cached under ``bench/cache/<scale>``),
 prepares warehouses once (cached too), and then measures, each ``--runs``
 times on a fresh copy of the prepared warehouse, every case as a separate
-process (``python -m pci …``), sampling the memory of the whole process tree:
+process (``python -m pci …``), sampling the memory of the whole process tree.
+
+A month-end run finds the warehouse as the previous month's run left it: its
+private Airflow home (metadata DB migrated), its dbt target folder and the
+record of the dbt unit tests having passed on this project. The end-to-end
+cases therefore start from a copy of the whole warehouse folder after a real
+``pci run`` of the month before (``ran_NN``); ``fixed_cost_cold`` shows what the
+very first run on an empty folder pays on top.
 
 * ``csv_floor``: DuckDB reading all ten CSV files of the last month once,
   typed as landing reads them, into in-memory tables: the floor for landing;
 * ``land_month``: ``pci land`` of the last month, the 25 months before it landed;
 * ``new_month``: ``pci run`` of the last month end to end through the DAG's
-  tasks (land, build, validate, publish), the 25 months before it landed;
-* ``new_month_13``: the same for month 13, with 12 months landed before it
-  (the cost of a month must grow with the data, not with the history);
+  tasks (land, build, validate, publish), the 25 months before it landed and
+  month 25 run and published;
+* ``new_month_13``: the same for month 13, with 12 months landed before it and
+  month 12 run (the cost of a month must grow with the data, not with the history);
 * ``backfill_14``: ``pci run`` of the last 14 months in one command, all 26
-  months landed;
-* ``fixed_cost``: a one-month export of 1 partner and 1 tenant through the
-  same path as ``new_month``: the fixed cost of the stack;
-* ``fixed_land``: the same month through ``pci land``: the fixed cost of landing
+  months landed and nothing run yet (a first backfill: it pays the cold start);
+* ``fixed_cost``: an export of 1 partner and 1 tenant through the same path as
+  ``new_month`` (month 25 of it run before): the fixed cost of the stack;
+* ``fixed_cost_cold``: the same month on an empty warehouse folder (Airflow's
+  metadata DB migrated, dbt's full parse, the unit tests run);
+* ``fixed_land``: the 1-partner month through ``pci land``: the fixed cost of landing
   (imports, the Great Expectations context), subtracted in one of the ratios.
 
 Results: medians with minimum and maximum, written to ``bench/results.json``
@@ -167,6 +177,37 @@ class World:
         return wh
 
 
+    def ran_warehouse(self, through: int, progress) -> Path:
+        """The warehouse of months 1..through after a ``pci run`` of month ``through``
+        (cached): the state a month-end run finds, sidecar folders included."""
+        return _ran(self.dir / f"ran_{through:02d}",
+                    lambda: self.landed_warehouse(through, progress), self.landing,
+                    _month(through), progress)
+
+
+def _ran(folder: Path, landed, landing: Path, month: str, progress) -> Path:
+    wh = folder / "pci.duckdb"
+    if (folder / ".ready").exists():
+        return wh
+    src = landed()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if src is not None:
+        shutil.copy2(src, wh)
+    progress(f"preparing: pci run of {month} in {folder.name}")
+    _run(_py("run", "--landing", str(landing), "--warehouse", str(wh), "--month", month, "--quiet"))
+    (folder / ".ready").write_text("ok\n")
+    return wh
+
+
+def _fresh_folder_copy(src_wh: Path, work: Path) -> Path:
+    """A copy of the warehouse's whole folder (its sidecar folders included)."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(src_wh.parent, work, symlinks=True,
+                    ignore=shutil.ignore_patterns(".ready", "*.lock"))
+    return work / src_wh.name
+
+
 def _fresh_copy(src: Path, work: Path) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -193,7 +234,7 @@ def case_land_month(world: World, work: Path, progress) -> list[str]:
 
 
 def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
-    wh = _fresh_copy(world.landed_warehouse(month_no - 1, progress), work)
+    wh = _fresh_folder_copy(world.ran_warehouse(month_no - 1, progress), work)
     landing = work / "landing"  # only the months up to month_no are visible
     landing.mkdir()
     for i in range(1, month_no + 1):
@@ -226,31 +267,40 @@ FIXED_ROWS = {  # one partner, one tenant, one of everything
 
 
 def _fixed_landing(world: World) -> Path:
-    """A one-month export of 1 partner and 1 tenant: the fixed cost of the stack."""
+    """An export of 1 partner and 1 tenant for the last two months of the world:
+    the fixed cost of the stack."""
     import csv
 
     from pci.validation import sha256_file
 
-    month = _month(MONTHS)
     one = world.cache / "fixed" / "landing"
-    folder = one / month
-    if (folder / MANIFEST).exists():
-        return one
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for f in FILES:
-        path = folder / f.filename
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(f.column_names)
-            rows = [[v.format(first=month + "-01") for v in r] for r in FIXED_ROWS[f.name]]
-            w.writerows(rows)
-        files[f.filename] = {"rows": len(rows), "sha256": sha256_file(path)}
-    (folder / MANIFEST).write_text(json.dumps({"export_month": month, "files": files}) + "\n")
+    for month in (_month(MONTHS - 1), _month(MONTHS)):
+        folder = one / month
+        if (folder / MANIFEST).exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for f in FILES:
+            path = folder / f.filename
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(f.column_names)
+                rows = [[v.format(first=month + "-01") for v in r] for r in FIXED_ROWS[f.name]]
+                w.writerows(rows)
+            files[f.filename] = {"rows": len(rows), "sha256": sha256_file(path)}
+        (folder / MANIFEST).write_text(json.dumps({"export_month": month, "files": files}) + "\n")
     return one
 
 
 def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
+    one = _fixed_landing(world)
+    ran = _ran(world.cache / "fixed" / f"ran_{MONTHS - 1:02d}", lambda: None, one,
+               _month(MONTHS - 1), progress)
+    wh = _fresh_folder_copy(ran, work)
+    return _py("run", "--landing", str(one), "--warehouse", str(wh), "--month", _month(MONTHS))
+
+
+def case_fixed_cost_cold(world: World, work: Path, progress) -> list[str]:
     one = _fixed_landing(world)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -269,6 +319,7 @@ CASES = {
     "csv_floor": lambda w, work, progress: case_csv_floor(w, work),
     "fixed_land": case_fixed_land,
     "fixed_cost": case_fixed_cost,
+    "fixed_cost_cold": case_fixed_cost_cold,
     "new_month_13": case_new_month_13,
     "land_month": case_land_month,
     "new_month": case_new_month,

@@ -33,6 +33,13 @@ def test_bench_small_one_run_writes_results_and_table(tmp_path):
     assert set(small["ratios"]) >= {"land_month / csv_floor",
                                     "new_month (25 landed) / new_month_13 (12 landed)"}
 
+    # the end-to-end cases start from the state a previous month's run leaves
+    for ran in (tmp_path / "cache" / "small" / "ran_25", tmp_path / "cache" / "small" / "ran_12",
+                tmp_path / "cache" / "fixed" / "ran_25"):
+        assert (ran / ".ready").exists(), ran
+        assert (ran / "pci.duckdb.airflow" / "airflow.db").exists(), ran
+        assert (ran / "pci.duckdb.dbt-target" / "partial_parse.msgpack").exists(), ran
+
     table = doc.read_text()
     assert "## small: 100 partners, 5,000 tenants, 26 months" in table
     for name in bench.CASES:
