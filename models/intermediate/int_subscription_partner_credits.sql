@@ -35,50 +35,55 @@ in_effect as (
 
 ),
 
-advisor_presence as (
+partner_roles as (
 
+    -- one row per partner, subscription and month: the kinds of association it holds
+    -- (a partner holding several associations to the subscription is credited once)
     select
         month,
         subscription_id,
-        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSA'") }} as has_osa_cpor,
-        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSU'") }} as has_osu_cpor
+        partner_id,
+        {{ dbt.bool_or("association_type = 'CSP'") }} as is_csp,
+        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSA'") }} as is_osa_cpor,
+        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSU'") }} as is_osu_cpor,
+        {{ dbt.bool_or("association_type = 'DPOR'") }} as is_dpor
     from in_effect
-    group by month, subscription_id
+    group by month, subscription_id, partner_id
 
 ),
 
-classified as (
+advisor_presence as (
 
+    -- the few subscription-months with a CPOR advisor, and the incentives it carries
     select
-        in_effect.month,
-        in_effect.subscription_id,
-        in_effect.partner_id,
-        in_effect.association_type = 'CSP'
-            or (in_effect.association_type = 'CPOR' and in_effect.cpor_incentive = 'OSA')
-            or (in_effect.association_type = 'DPOR' and not advisor_presence.has_osa_cpor)
-            as is_transaction_credited,
-        in_effect.association_type = 'CSP'
-            or (in_effect.association_type = 'CPOR' and in_effect.cpor_incentive = 'OSU')
-            or (in_effect.association_type = 'DPOR' and not advisor_presence.has_osu_cpor)
-            as is_usage_credited
+        month,
+        subscription_id,
+        {{ dbt.bool_or("cpor_incentive = 'OSA'") }} as has_osa_cpor,
+        {{ dbt.bool_or("cpor_incentive = 'OSU'") }} as has_osu_cpor
     from in_effect
-    inner join advisor_presence
-        on advisor_presence.month = in_effect.month
-        and advisor_presence.subscription_id = in_effect.subscription_id
+    where association_type = 'CPOR'
+    group by month, subscription_id
 
 ),
 
 partner_flags as (
 
-    -- a partner holding several associations to the subscription is credited once
     select
-        month,
-        subscription_id,
-        partner_id,
-        {{ dbt.bool_or('is_transaction_credited') }} as is_transaction_credited,
-        {{ dbt.bool_or('is_usage_credited') }} as is_usage_credited
-    from classified
-    group by month, subscription_id, partner_id
+        partner_roles.month,
+        partner_roles.subscription_id,
+        partner_roles.partner_id,
+        partner_roles.is_csp
+            or partner_roles.is_osa_cpor
+            or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osa_cpor, false))
+            as is_transaction_credited,
+        partner_roles.is_csp
+            or partner_roles.is_osu_cpor
+            or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osu_cpor, false))
+            as is_usage_credited
+    from partner_roles
+    left join advisor_presence
+        on advisor_presence.month = partner_roles.month
+        and advisor_presence.subscription_id = partner_roles.subscription_id
 
 )
 
