@@ -64,3 +64,12 @@ def test_ratios_are_computed_from_medians():
     assert r["land_month / csv_floor"] == 3.0
     assert r["(land_month - fixed_land) / csv_floor"] == 1.5
     assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
+
+
+def test_a_subset_of_cases_keeps_the_other_cases_of_the_scale():
+    before = {"backfill_14": {"median_s": 60.0}, "new_month": {"median_s": 30.0}}
+    now = {"new_month": {"median_s": 25.0}, "csv_floor": {"median_s": 0.3}}
+    merged = bench.merge_cases(before, now)
+    assert merged == {"csv_floor": {"median_s": 0.3}, "new_month": {"median_s": 25.0},
+                      "backfill_14": {"median_s": 60.0}}
+    assert list(merged) == [c for c in bench.CASES if c in merged]
