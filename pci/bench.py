@@ -177,7 +177,6 @@ class World:
         (wh.parent / ".ready").write_text("ok\n")
         return wh
 
-
     def ran_warehouse(self, through: int, progress) -> Path:
         """The warehouse of months 1..through after a ``pci run`` of month ``through``
         (cached): the state a month-end run finds, sidecar folders included."""
