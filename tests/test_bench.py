@@ -73,3 +73,13 @@ def test_a_subset_of_cases_keeps_the_other_cases_of_the_scale():
     assert merged == {"csv_floor": {"median_s": 0.3}, "new_month": {"median_s": 25.0},
                       "backfill_14": {"median_s": 60.0}}
     assert list(merged) == [c for c in bench.CASES if c in merged]
+
+
+def test_ratio_targets_are_judged_at_medium_only():
+    res = {"partners": 1, "tenants": 1, "measured_at": "t",
+           "machine": {"cores": 2, "memory_gib": 24}, "cases": {},
+           "ratios": {"land_month / csv_floor": 5.0}}
+    text = bench.render_markdown({"scales": {"medium": res, "large": res}})
+    medium, large = text.split("## large")
+    assert "| land_month / csv_floor | 5.0 | ≤ 3.0: MISSED |" in medium
+    assert "| land_month / csv_floor | 5.0 |  |" in large
