@@ -120,16 +120,10 @@ def default_target_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".dbt-target")
 
 
-def _connect_read_only(warehouse: Path):
+def _connect(warehouse: Path, read_only: bool = False):
     import duckdb
 
-    return duckdb.connect(str(warehouse), read_only=True)
-
-
-def _connect(warehouse: Path):
-    import duckdb
-
-    return duckdb.connect(str(warehouse))
+    return duckdb.connect(str(warehouse), read_only=read_only)
 
 
 def _release_dbt_connection() -> None:
@@ -173,10 +167,9 @@ def project_fingerprint() -> str:
 
 def unit_tests_passed(con, fingerprint: str) -> bool:
     """Whether this warehouse recorded a build whose unit tests passed on ``fingerprint``."""
-    known = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [BUILD_SCHEMA, UNIT_TESTS_PASSED]).fetchall()[0][0]
-    return bool(known) and bool(con.execute(
+    from pci.publish import _table_exists
+
+    return _table_exists(con, BUILD_SCHEMA, UNIT_TESTS_PASSED) and bool(con.execute(
         f"SELECT count(*) FROM {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} WHERE project_sha256 = ?",
         [fingerprint]).fetchall()[0][0])
 
@@ -234,7 +227,7 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
         raise NotScorable(f"warehouse {warehouse} does not exist: land an export first")
     mode = unit_test_mode(unit_tests)
     fingerprint = project_fingerprint()
-    con = _connect_read_only(warehouse)
+    con = _connect(warehouse, read_only=True)
     try:
         check_scorable(con, first, last)
         run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
@@ -284,7 +277,7 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             record_unit_tests_passed(con, fingerprint, ran)
         finally:
             con.close()
-    con = _connect_read_only(warehouse)
+    con = _connect(warehouse, read_only=True)
     try:
         rows = con.execute(
             f"SELECT score_month, count(*) FROM {BUILD_SCHEMA}.{SCORES_MODEL} "
