@@ -9,6 +9,19 @@ start time) so that a refused run can say who holds the warehouse.
 The lock is re-entrant inside one process: the ``run`` command holds it for
 the whole run, and the DAG's tasks it runs in-process take it again without
 blocking themselves.
+
+A warehouse is also "busy" when another process has the DuckDB file itself
+open, even read-only (an analyst's session): DuckDB then refuses to open it for
+writing. :func:`pci.warehouse.connect` turns that refusal into the same
+:class:`WarehouseBusy`, naming the process DuckDB reports.
+
+Taking the lock creates ``<warehouse>.lock`` (and the warehouse's folder when it
+is missing). When that fails because of the machine, :meth:`WarehouseLock.acquire`
+raises the fault of :mod:`pci.errors` instead of the ``OSError``:
+:class:`~pci.errors.FolderNotWritable` (read-only file system, permission
+denied), :class:`~pci.errors.DiskFull` (no space left, naming the free space),
+:class:`~pci.errors.EnvironmentFault` (another I/O error). Nothing was locked
+then.
 """
 from __future__ import annotations
 
@@ -21,25 +34,59 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-#: exit status of a run refused because another run holds the warehouse
-EXIT_BUSY = 4
+from pci.errors import EXIT_BUSY  # exit status of a run refused because the warehouse is held
 
 _held: dict[str, list] = {}  # lock path -> [fd, depth]
 _guard = threading.Lock()
 
 
 class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse."""
+    """Another process holds the warehouse: its lock file, or the DuckDB file itself.
 
-    def __init__(self, warehouse: Path, holder: dict | None):
+    ``holder`` is what is known of that process (``pid``, ``command``, ``since``);
+    ``detail`` is added after the holder (e.g. that it holds the DuckDB file
+    read-only). The message always has the shape ``warehouse <path> is in use by
+    process <pid> (<command>, since <time>)[<detail>]; wait for it to finish, or
+    rerun with --wait`` ("another process" when the holder is unknown). Exit
+    status 4; under Airflow the task is retried.
+    """
+
+    exit_status = EXIT_BUSY
+    retryable = True
+
+    def __init__(self, warehouse: Path, holder: dict | None, detail: str = ""):
         self.warehouse = Path(warehouse)
         self.holder = holder or {}
+        self.detail = detail
         who = (f"process {self.holder.get('pid', '?')} "
                f"({self.holder.get('command', 'unknown command')}, "
                f"since {self.holder.get('since', '?')})") if self.holder else "another process"
         super().__init__(
-            f"warehouse {self.warehouse} is in use by {who}; "
+            f"warehouse {self.warehouse} is in use by {who}{detail}; "
             f"wait for it to finish, or rerun with --wait")
+
+
+def process_info(pid: int) -> dict | None:
+    """``{"pid", "command", "since"}`` of a running process, read from ``/proc``
+    (None when it is not visible from here: ended, or in another PID namespace)."""
+    try:
+        raw = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    command = " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)
+    since = "?"
+    try:
+        # field 22 of stat (after the parenthesised command name): start time in clock
+        # ticks after boot; the boot time is the btime line of /proc/stat
+        fields = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+        since = datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds")
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    return {"pid": int(pid), "command": command[:300] or "?", "since": since}
 
 
 def lock_path(warehouse: Path) -> Path:
@@ -73,13 +120,24 @@ class WarehouseLock:
         self.poll = poll
 
     def acquire(self) -> None:
+        """Take the lock (again, when this process holds it already).
+
+        Raises :class:`WarehouseBusy` when another process holds it (after
+        ``timeout`` with ``wait=True``); :class:`~pci.errors.FolderNotWritable`,
+        :class:`~pci.errors.DiskFull` or :class:`~pci.errors.EnvironmentFault`
+        when the lock file cannot be created or written. Nothing is held after
+        an exception.
+        """
         key = str(self.path)
         with _guard:
             if key in _held:
                 _held[key][1] += 1
                 return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            _raise_fault(exc, self.path)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             try:
@@ -93,8 +151,13 @@ class WarehouseLock:
                 time.sleep(self.poll)
         info = {"pid": os.getpid(), "command": " ".join(sys.argv)[:300],
                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except OSError as exc:  # e.g. no space left for the holder's line: give the lock back
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            _raise_fault(exc, self.path)
         with _guard:
             _held[key] = [fd, 1]
 
@@ -121,6 +184,17 @@ class WarehouseLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _raise_fault(exc: OSError, path: Path):
+    """Raise the :mod:`pci.errors` fault an ``OSError`` on the lock file stands
+    for, or the ``OSError`` itself when it is not a fault of the machine."""
+    from pci.warehouse import classify  # noqa: PLC0415 - pci.warehouse imports this module
+
+    fault = classify(exc, path)
+    if fault is None:
+        raise exc
+    raise fault from exc
 
 
 def is_held_here(warehouse: Path) -> bool:

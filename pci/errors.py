@@ -1,0 +1,91 @@
+"""The kinds of failure the pipeline can meet, and the exit status of each.
+
+Every command and every task of the DAG ends in one of these outcomes
+(``docs/operations.md`` lists them with their messages and what to do):
+
+====  ==================  ===========================================  ==================
+exit  kind                what it means                                under Airflow
+====  ==================  ===========================================  ==================
+0     ok                  every month asked for was published
+1     refused             the inputs at hand cannot be published        failed, no retry
+                          (invalid export, not scorable, failed dbt
+                          test or audit)
+2     usage               a wrong argument, a missing folder or file
+3     not ready           an export has no ``_manifest.json`` yet       the sensor waits
+4     busy                another process holds the warehouse           retried
+5     stale               ``--no-restate``: published months read       failed, no retry
+                          superseded data and were left as they are
+6     environment         the disk is full, the folder is not           retried
+                          writable, another I/O error
+7     damaged             the warehouse file is truncated or corrupt    failed, no retry
+====  ==================  ===========================================  ==================
+
+:class:`EnvironmentFault` and :class:`WarehouseDamaged` are raised by the
+warehouse access (:mod:`pci.warehouse`) and by the steps that write files;
+their messages name the path, what is wrong and what to do.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_NOT_READY = 3
+EXIT_BUSY = 4
+EXIT_STALE = 5
+EXIT_ENVIRONMENT = 6
+EXIT_DAMAGED = 7
+
+
+class PipelineFault(Exception):
+    """A failure of the machine or of the warehouse file, not of the data."""
+
+    exit_status = EXIT_ENVIRONMENT
+    #: whether running again later may succeed (Airflow retries it)
+    retryable = True
+
+
+class EnvironmentFault(PipelineFault):
+    """The environment failed (full disk, read-only folder, I/O error): retried."""
+
+    def __init__(self, message: str, path: Path | str | None = None):
+        self.path = Path(path) if path is not None else None
+        super().__init__(message)
+
+
+class DiskFull(EnvironmentFault):
+    """No space left on the device that holds ``path``."""
+
+    def __init__(self, path: Path | str, free_bytes: int | None = None, detail: str = ""):
+        self.free_bytes = free_bytes
+        free = f"{free_bytes / 2**20:.1f} MiB free" if free_bytes is not None else "free space unknown"
+        super().__init__(
+            f"no space left on the device holding {path} ({free}){': ' + detail if detail else ''}; "
+            f"free some space there and run again (nothing published was changed)", path)
+
+
+class FolderNotWritable(EnvironmentFault):
+    """The folder of the warehouse (or of its reports) cannot be written."""
+
+    def __init__(self, path: Path | str, detail: str = ""):
+        super().__init__(
+            f"cannot write in {path}{': ' + detail if detail else ''}; make the folder writable "
+            f"(or choose another --warehouse) and run again (nothing published was changed)", path)
+
+
+class WarehouseDamaged(PipelineFault):
+    """The warehouse file is truncated or corrupt: nothing was written to it."""
+
+    exit_status = EXIT_DAMAGED
+    retryable = False
+
+    def __init__(self, path: Path | str, detail: str):
+        self.path = Path(path)
+        super().__init__(
+            f"the warehouse {path} is damaged ({detail}); nothing was written to it. "
+            f"Restore it: move it aside and either put back a backup, or rebuild it from the "
+            f"landing with `python -m pci run --month FIRST --through LAST` (the published "
+            f"scores and their publication records of every month are also in the analysts' "
+            f"copy, {Path(path).parent / 'analyst' / Path(path).name}); see docs/operations.md, "
+            f"'A damaged warehouse'", )
