@@ -12,6 +12,14 @@
       N = max_points * 100 * min(max(num, 0) * 10000, T * den)
       D = T * den
   the points in hundredths are round_half_up(N / D) = (2N + D) div (2D).
+
+  No overflow for any input of the mart: num is below 10^18 (revenue in cents
+  of a DECIMAL(18,2)) or 2^63 (a BIGINT MAU difference or count), so
+  num * 10000 < 10^23; T < 10^18 (threshold DECIMAL(18,4)) and den is 100 or a
+  BIGINT baseline, so D = T * den < 10^37; N <= max_points * 100 * num * 10000;
+  all well inside HUGEINT (1.7 * 10^38), and `//` is exact integer division.
+  The result (hundredths, at most max_points * 100) fits DECIMAL(7,0) for
+  max_points below 10^5.
 #}
 {% macro pci_points(value_numerator, value_denominator, threshold, max_points) -%}
     {%- set t = "cast(round(" ~ threshold ~ " * 10000, 0) as hugeint)" -%}

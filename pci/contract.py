@@ -30,12 +30,27 @@ CPOR_INCENTIVES = ("OSA", "OSU")
 LINE_TYPES = ("CHARGE", "CREDIT")
 EXAM_CODE_PATTERN = r"^[A-Z]{2,3}-[0-9]{3}$"
 
+# Bounds of the numbers (raw-exports.md, section 2): an amount has at most 6
+# digits after the point and is below 10^10 in absolute value; a seat or MAU
+# count is an integer below 10^12. A value beyond them is refused at landing.
+#
+# Amounts are held as DECIMAL(20,6). Every contract-valid amount needs at most
+# 16 digits (10 before the point, 6 after), so it is held exactly; the 4 spare
+# digits make the type a superset of the DECIMAL(18,4) that warehouses landed
+# before, so migrating their raw tables (ensure_raw_schema) is lossless and
+# cannot fail. The bound itself is checked at landing, not left to the type.
+AMOUNT_TYPE = "DECIMAL(20,6)"
+AMOUNT_DIGITS = 10  # |amount| < 10^10
+COUNT_DIGITS = 12  # 0 <= count < 10^12 (fits BIGINT; a sum of 9.2 million of them still does)
+
 
 @dataclass(frozen=True)
 class Column:
     name: str
     duckdb_type: str
     required: bool = False  # null not allowed
+    #: at most this many digits before the point: |value| < 10**digits (None: no bound)
+    digits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,8 +75,9 @@ class ExportFile:
         raise KeyError(name)
 
 
-def _c(name: str, typ: str = "VARCHAR", required: bool = False) -> Column:
-    return Column(name, typ, required)
+def _c(name: str, typ: str = "VARCHAR", required: bool = False,
+       digits: int | None = None) -> Column:
+    return Column(name, typ, required, digits)
 
 
 FILES: tuple[ExportFile, ...] = (
@@ -96,13 +112,15 @@ FILES: tuple[ExportFile, ...] = (
     ExportFile("billing_lines", "monthly",
                (_c("line_id", required=True), _c("billing_date", "DATE", True),
                 _c("subscription_id", required=True), _c("line_type", required=True),
-                _c("amount_usd", "DECIMAL(18,4)", True)),
+                _c("amount_usd", AMOUNT_TYPE, True, AMOUNT_DIGITS)),
                ("line_id",)),
     ExportFile("seat_snapshots", "monthly",
-               (_c("subscription_id", required=True), _c("paid_seats", "BIGINT", True)),
+               (_c("subscription_id", required=True),
+                _c("paid_seats", "BIGINT", True, COUNT_DIGITS)),
                ("subscription_id",)),
     ExportFile("mau_snapshots", "monthly",
-               (_c("subscription_id", required=True), _c("monthly_active_users", "BIGINT", True)),
+               (_c("subscription_id", required=True),
+                _c("monthly_active_users", "BIGINT", True, COUNT_DIGITS)),
                ("subscription_id",)),
 )
 
@@ -156,11 +174,36 @@ LOADS_DDL = f"""CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{LOADS_TABLE} (
 )"""
 
 
+#: column types an existing raw table may still have, and the contract type each
+#: is altered to (every value of the old type is a value of the new one)
+MIGRATIONS = {("DECIMAL(18,4)", AMOUNT_TYPE)}
+
+
 def ensure_raw_schema(con) -> None:
-    """Create the raw and archive schemas and their (empty) tables if missing."""
+    """Create the raw and archive schemas and their (empty) tables if missing,
+    and bring the columns of existing tables to the contract's types (see
+    :data:`MIGRATIONS`; a warehouse already migrated is left as it is)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ARCHIVE_SCHEMA}")
     con.execute(LOADS_DDL)
     for f in FILES:
         con.execute(raw_table_ddl(f, RAW_SCHEMA))
         con.execute(raw_table_ddl(f, ARCHIVE_SCHEMA))
+    migrate_raw_types(con)
+
+
+def migrate_raw_types(con) -> list[str]:
+    """ALTER the raw and archive columns whose type is an older one of the
+    contract's (e.g. amount_usd DECIMAL(18,4) -> DECIMAL(20,6)); returns the
+    columns altered ("schema.table.column"), none when run again."""
+    wanted = {(f.name, c.name): c.duckdb_type for f in FILES for c in f.columns}
+    rows = con.execute(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema IN (?, ?)", [RAW_SCHEMA, ARCHIVE_SCHEMA]).fetchall()
+    altered = []
+    for schema, table, column, have in rows:
+        want = wanted.get((table, column))
+        if want and have != want and (have, want) in MIGRATIONS:
+            con.execute(f'ALTER TABLE {schema}.{table} ALTER COLUMN "{column}" TYPE {want}')
+            altered.append(f"{schema}.{table}.{column}")
+    return altered

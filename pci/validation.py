@@ -5,11 +5,14 @@ one :class:`Report`:
 
 * the manifest (:func:`check_manifest`, :func:`check_row_counts`): all ten
   files listed and present, sha256 and row counts as listed, ``export_month``
-  equal to the folder's name;
-* the file format (:func:`check_header`, :func:`check_parse`): header, CSV
-  structure, and every value parses as its column's type (dates
+  equal to the folder's name; a file (or the month folder) that is a link to a
+  path outside the landing folder is refused without being read;
+* the file format (:func:`check_line_endings`, :func:`check_header`,
+  :func:`check_parse`): line ends (LF or CRLF, the same on every line),
+  header, CSV structure, and every value parses as its column's type (dates
   ``YYYY-MM-DD``, booleans exactly ``true``/``false``, integers, decimals
-  with ``.``);
+  with ``.`` and at most 6 digits after it) within the contract's bounds
+  (amounts below 10^10 in absolute value, counts below 10^12);
 * the rules of section 3 that concern one file, as Great Expectations suites
   kept in ``expectations/<file>.json`` (:func:`run_suites`), run on the pandas
   engine over the typed rows;
@@ -17,6 +20,10 @@ one :class:`Report`:
 
 Examples of offending rows carry ``line``, the line of the CSV file (the
 header is line 1; a quoted line break inside a value shifts later lines).
+A report quotes values only as short excerpts (:func:`excerpt`: at most
+:data:`MAX_VALUE_CHARS` characters, control characters escaped), applied once
+where a :class:`Violation` is made, so that neither the JSON nor the text
+report ever holds a file's content.
 """
 from __future__ import annotations
 
@@ -31,7 +38,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pci.contract import FILES, FILES_BY_NAME, MANIFEST, ExportFile, end_of_month, format_month
+from pci.contract import (AMOUNT_TYPE, FILES, FILES_BY_NAME, MANIFEST, ExportFile, end_of_month,
+                          format_month)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,12 @@ EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 MAX_EXAMPLES = 5
 #: the column holding a row's line number in the staged tables
 LINE_COLUMN = "_line"
+#: the longest excerpt of a value a report quotes (control characters escaped)
+MAX_VALUE_CHARS = 80
+#: the longest header line read (a longer first line is refused, not read whole)
+MAX_HEADER_BYTES = 1 << 16
+#: the rule of a file that resolves outside the landing folder
+LINK_RULE = "the file is a link to a path outside the landing folder; it was not read"
 
 
 # --------------------------------------------------------------------------- report
@@ -55,7 +69,17 @@ class Violation:
     count: int  # offending rows (1 for a file-level problem)
     examples: list[dict] = field(default_factory=list)
     rule: str = ""  # the rule in words
-    check: str = ""  # "manifest", "format", "type", the GX expectation type, or "cross-file"
+    check: str = ""  # "manifest", "link", "format", "type", "bounds", the GX expectation type,
+    # or "cross-file"
+
+    def __post_init__(self):
+        # the one place where what a report quotes is made safe: JSON-friendly
+        # values, every text a short excerpt with control characters escaped
+        self.column_or_rule = excerpt(str(self.column_or_rule))
+        self.examples = [
+            {str(k): excerpt(x) if isinstance(x, str) else x for k, x in _clean(ex).items()}
+            if isinstance(ex, dict) else {"value": excerpt(str(_jsonable(ex)))}
+            for ex in self.examples]
 
     def format(self) -> str:
         unit = "row" if self.count == 1 else "rows"
@@ -129,9 +153,37 @@ def _jsonable(v: Any) -> Any:
 def _show(v: Any) -> str:
     if v is None:
         return "(empty)"
-    if isinstance(v, str):
-        return repr(v)
+    if isinstance(v, str):  # already an excerpt (Violation.__post_init__)
+        return f"'{v}'"
     return str(_jsonable(v)) if not isinstance(v, (int, float)) else str(v)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch
+    o = ord(ch)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def excerpt(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    """``text`` as a report may quote it: control and other non-printable
+    characters escaped (``\\n``, ``\\x1b``, ``\\u202e``), at most ``limit``
+    characters; a longer text is cut and ends with ``...``."""
+    pieces = [_escape_char(ch) for ch in text[:limit + 1]]
+    if len(text) <= limit and sum(map(len, pieces)) <= limit:
+        return "".join(pieces)
+    out, n = [], 0
+    for p in pieces:
+        if n + len(p) > limit - 3:
+            break
+        out.append(p)
+        n += len(p)
+    return "".join(out) + "..."
 
 
 def _clean(row: dict) -> dict:
@@ -149,25 +201,105 @@ def _clean(row: dict) -> dict:
 
 
 def sha256_file(path: Path) -> str:
+    return scan_file(path).sha256
+
+
+@dataclass
+class FileScan:
+    """What one pass over a file's bytes tells: its sha256 and its line ends.
+
+    Counting every line end of every chunk would cost as much as the hash, so
+    a chunk without a CR only records whether it holds an LF (``plain_lf``);
+    the counts cover the chunks holding a CR. That is enough to tell a file
+    whose lines all end in LF, or all in CRLF, from one that needs a closer
+    look (:func:`check_line_endings`).
+    """
+
+    sha256: str
+    size: int = 0
+    crlf: int = 0  # CR LF pairs (also when a chunk boundary splits one)
+    cr: int = 0  # CRs (of chunks holding one)
+    lf: int = 0  # LFs of chunks holding a CR
+    plain_lf: bool = False  # an LF in a chunk without CR
+
+    @property
+    def bare_cr(self) -> int:
+        return self.cr - self.crlf
+
+    @property
+    def has_bare_lf(self) -> bool:
+        return self.plain_lf or self.lf > self.crlf
+
+    @property
+    def line_ends_suspect(self) -> bool:
+        """A CR that does not end a CRLF, or both CRLF and bare LF (either may
+        still be inside quoted values, which the contract allows)."""
+        return self.bare_cr > 0 or (self.crlf > 0 and self.has_bare_lf)
+
+
+def scan_file(path: Path, chunk_size: int = 1 << 20) -> FileScan:
+    """sha256 and line-end counts of a file, in one read."""
     h = hashlib.sha256()
+    scan = FileScan("")
+    prev_cr = False
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
             h.update(chunk)
-    return h.hexdigest()
+            scan.size += len(chunk)
+            start = 0
+            if prev_cr and chunk[:1] == b"\n":  # a CRLF split by the chunk boundary
+                scan.crlf += 1
+                scan.lf += 1
+                start = 1
+            if b"\r" in chunk:
+                scan.cr += chunk.count(b"\r")
+                scan.lf += chunk.count(b"\n", start)
+                scan.crlf += chunk.count(b"\r\n")
+            elif not scan.plain_lf and chunk.find(b"\n", start) >= 0:
+                scan.plain_lf = True
+            prev_cr = chunk[-1:] == b"\r"
+    scan.sha256 = h.hexdigest()
+    return scan
 
 
-def check_manifest(folder: Path, month: dt.date) -> tuple[dict, list[Violation], list[str]]:
+def outside_landing(path: Path, landing: Path) -> bool:
+    """True when ``path`` resolves (through links) to a place outside ``landing``
+    (a link that cannot be resolved, e.g. a loop, counts as outside)."""
+    try:
+        return not Path(path).resolve().is_relative_to(Path(landing).resolve())
+    except (OSError, RuntimeError):
+        return True
+
+
+def _link_violation(file: str, shown: str, what: str = "file") -> Violation:
+    """``shown``: the link's own path in the landing folder (never its target)."""
+    rule = LINK_RULE if what == "file" else LINK_RULE.replace("the file", "the month folder")
+    return Violation(file, what, 1, [{"path": shown}], rule, "link")
+
+
+def check_manifest(folder: Path, month: dt.date, *, landing: Path | None = None,
+                   scans: dict[str, FileScan] | None = None
+                   ) -> tuple[dict, list[Violation], list[str]]:
     """Check ``_manifest.json`` against the folder: returns (manifest, violations, warnings).
 
-    Checks: readable JSON object; ``export_month`` equals the folder's name
-    (and the month asked for); each of the ten files listed, present, and
-    with the listed sha256. Row counts are checked later, once the files are
-    read (:func:`check_row_counts`).
+    Checks: the month folder, the manifest and each file resolve inside the
+    landing folder (``landing``, by default the folder's parent: a link out of
+    it is refused without reading what it points to); readable JSON object;
+    ``export_month`` equals the folder's name (and the month asked for); each
+    of the ten files listed, present, and with the listed sha256. Row counts
+    are checked later, once the files are read (:func:`check_row_counts`).
+    The pass that hashes a file also counts its line ends: ``scans`` (if
+    given) receives the :class:`FileScan` of each file, by file name.
     """
     folder = Path(folder)
+    landing = Path(landing) if landing is not None else folder.parent
     path = folder / MANIFEST
     viol: list[Violation] = []
     warn: list[str] = []
+    if outside_landing(folder, landing):
+        return {}, [_link_violation(folder.name, folder.name, "folder")], warn
+    if outside_landing(path, landing):
+        return {}, [_link_violation(MANIFEST, f"{folder.name}/{MANIFEST}")], warn
     try:
         manifest = json.loads(path.read_text(encoding="utf-8-sig"))
         if not isinstance(manifest, dict):
@@ -191,13 +323,16 @@ def check_manifest(folder: Path, month: dt.date) -> tuple[dict, list[Violation],
     unknown = sorted(set(files) - {f.filename for f in FILES})
     if unknown:
         warn.append(f"{MANIFEST}: lists files that are not part of the contract, ignored: "
-                    f"{', '.join(unknown)}")
+                    f"{_names(unknown)}")
     for f in FILES:
         p = folder / f.filename
         entry = files.get(f.filename)
         if not p.is_file():
-            viol.append(Violation(f.filename, "file", 1, [{"path": str(p)}],
+            viol.append(Violation(f.filename, "file", 1, [{"path": f"{folder.name}/{f.filename}"}],
                                   "every file of the contract is present", "manifest"))
+            continue
+        if outside_landing(p, landing):
+            viol.append(_link_violation(f.filename, f"{folder.name}/{f.filename}"))
             continue
         if not isinstance(entry, dict):
             viol.append(Violation(f.filename, "manifest entry", 1, [{"entry": entry}],
@@ -205,7 +340,10 @@ def check_manifest(folder: Path, month: dt.date) -> tuple[dict, list[Violation],
                                   "with rows and sha256", "manifest"))
             continue
         listed_sha = entry.get("sha256")
-        actual = sha256_file(p)
+        scan = scan_file(p)
+        if scans is not None:
+            scans[f.filename] = scan
+        actual = scan.sha256
         if not isinstance(listed_sha, str) or listed_sha.lower() != actual:
             viol.append(Violation(f.filename, "sha256", 1,
                                   [{"manifest": listed_sha, "actual": actual}],
@@ -234,11 +372,83 @@ def check_row_counts(manifest: dict, counts: dict[str, int]) -> list[Violation]:
 # --------------------------------------------------------------------------- format
 
 
+def _names(names: list[str], most: int = 10) -> str:
+    """Names taken from a file, as a warning may quote them."""
+    shown = ", ".join(excerpt(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def read_header(path: Path) -> list[str]:
-    """The column names of a CSV file's first record (a UTF-8 BOM is dropped)."""
+    """The column names of a CSV file's first record (a UTF-8 BOM is dropped).
+
+    Raises ValueError (UnicodeDecodeError for bytes that are not UTF-8) when
+    the first line is longer than :data:`MAX_HEADER_BYTES`, and csv.Error when
+    it is not a CSV record.
+    """
     with open(path, "rb") as fh:
-        first = fh.readline().decode("utf-8-sig")
-    return next(csv.reader([first]), [])
+        first = fh.readline(MAX_HEADER_BYTES + 1)
+    if len(first) > MAX_HEADER_BYTES:
+        raise ValueError(f"the first line is longer than {MAX_HEADER_BYTES} bytes")
+    return next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
+
+
+_LINE_END = re.compile(rb'["\r\n]')
+
+
+def check_line_endings(path: Path, filename: str) -> list[Violation]:
+    """The lines of the file that do not end as its first line does (LF or
+    CRLF), and every line ending in a bare CR; line ends inside quoted values
+    do not count (the contract allows any line break there).
+
+    Reads the whole file: called only for a file whose :class:`FileScan`
+    found a bare CR or both kinds of line end.
+    """
+    expected: bytes | None = None
+    offenses: list[tuple[int, bytes, bytes | None]] = []
+    count = 0
+    line, in_quote, pending_cr = 1, False, None  # pending_cr: (offset, in_quote) of a CR
+    names = {b"\n": "LF", b"\r\n": "CRLF", b"\r": "CR"}
+
+    def end(kind: bytes, quoted: bool) -> None:
+        nonlocal expected, count, line
+        if not quoted:
+            if kind != b"\r" and expected is None:
+                expected = kind
+            if kind == b"\r" or kind != expected:
+                count += 1
+                if len(offenses) < MAX_EXAMPLES:
+                    offenses.append((line, kind, expected))
+        line += 1
+
+    offset = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            for m in _LINE_END.finditer(chunk):
+                pos, tok = offset + m.start(), m.group()
+                if pending_cr is not None:
+                    if tok == b"\n" and pending_cr[0] == pos - 1:
+                        end(b"\r\n", pending_cr[1])
+                        pending_cr = None
+                        continue
+                    end(b"\r", pending_cr[1])
+                    pending_cr = None
+                if tok == b'"':
+                    in_quote = not in_quote
+                elif tok == b"\r":
+                    pending_cr = (pos, in_quote)
+                else:
+                    end(b"\n", in_quote)
+            offset += len(chunk)
+    if pending_cr is not None:
+        end(b"\r", pending_cr[1])
+    if not count:
+        return []
+    examples = [{"line": n, "ends_with": names[kind],
+                 "expected": names[exp] + " (as line 1)" if exp and n > 1 else "LF or CRLF"}
+                for n, kind, exp in offenses]
+    return [Violation(filename, "line endings", count, examples,
+                      "every line ends with LF, or every line with CRLF (not a bare CR, "
+                      "not a mix)", "format")]
 
 
 def check_header(f: ExportFile, header: list[str]) -> tuple[list[Violation], list[str]]:
@@ -259,27 +469,47 @@ def check_header(f: ExportFile, header: list[str]) -> tuple[list[Violation], lis
     extra = [c for c in header if c not in f.column_names]
     if extra:
         warn.append(f"{f.filename}: extra column{'s' if len(extra) > 1 else ''} ignored: "
-                    f"{', '.join(extra)}")
+                    f"{_names(extra)}")
     return viol, warn
 
 
-#: per DuckDB type: (SQL condition true for a value that does NOT parse, SQL giving the typed value, rule)
+#: per DuckDB type: (the value's form as a regular expression or None, SQL condition
+#: true for a value of that form that still does NOT parse, SQL giving the typed value, rule)
 _TYPE_RULES = {
-    "BOOLEAN": ("v NOT IN ('true', 'false')",
+    "BOOLEAN": (None, "v NOT IN ('true', 'false')",
                 "CASE v WHEN 'true' THEN true WHEN 'false' THEN false END",
                 "a boolean: exactly 'true' or 'false'"),
-    "DATE": ("NOT regexp_full_match(v, '[0-9]{4}-[0-9]{2}-[0-9]{2}') "
-             "OR try_strptime(v, '%Y-%m-%d') IS NULL",
+    "DATE": ("[0-9]{4}-[0-9]{2}-[0-9]{2}", "try_strptime(v, '%Y-%m-%d') IS NULL",
              "CAST(try_strptime(v, '%Y-%m-%d') AS DATE)",
              "a date YYYY-MM-DD"),
-    "BIGINT": ("NOT regexp_full_match(v, '-?[0-9]+') OR TRY_CAST(v AS BIGINT) IS NULL",
+    "BIGINT": ("-?[0-9]+", "TRY_CAST(v AS BIGINT) IS NULL",
                "TRY_CAST(v AS BIGINT)",
                "an integer"),
-    "DECIMAL(18,4)": ("NOT regexp_full_match(v, '-?[0-9]+(\\.[0-9]{1,4})?') "
-                      "OR TRY_CAST(v AS DECIMAL(18,4)) IS NULL",
-                      "TRY_CAST(v AS DECIMAL(18,4))",
-                      "a decimal number with '.' and at most 4 decimal places"),
+    AMOUNT_TYPE: ("-?[0-9]+(\\.[0-9]{1,6})?", f"TRY_CAST(v AS {AMOUNT_TYPE}) IS NULL",
+                  f"TRY_CAST(v AS {AMOUNT_TYPE})",
+                  "a decimal number with '.' and at most 6 digits after it"),
 }
+#: digits before the point, leading zeros and sign left out (of a value of the form)
+_INTEGER_DIGITS = "length(regexp_extract(v, '^-?0*([0-9]*)', 1))"
+
+
+def _parse_conditions(c) -> tuple[str, str | None]:
+    """SQL conditions on a non-null text value of column ``c``: (does not parse
+    as the type, parses but is beyond the contract's bound or None)."""
+    form, fails, _typed, _rule = _TYPE_RULES[c.duckdb_type]
+    of_form = f"regexp_full_match(v, '{form}')" if form else "true"
+    if c.digits is None:
+        return _sub(f"NOT {of_form} OR {fails}", c.name), None
+    beyond = f"{_INTEGER_DIGITS} > {c.digits}"
+    # a number of the form but too long for the type is reported as beyond the bound only
+    return (_sub(f"NOT {of_form} OR (NOT ({beyond}) AND {fails})", c.name),
+            _sub(f"{of_form} AND {beyond}", c.name))
+
+
+def _bound_rule(c) -> str:
+    if c.duckdb_type == AMOUNT_TYPE:
+        return f"{c.name} is below 10^{c.digits} in absolute value"
+    return f"{c.name} is below 10^{c.digits}"
 
 
 def _q(name: str) -> str:
@@ -302,30 +532,38 @@ def typed_select(f: ExportFile) -> str:
         if c.duckdb_type == "VARCHAR":
             parts.append(_q(c.name))
         else:
-            parts.append(f"{_sub(_TYPE_RULES[c.duckdb_type][1], c.name)} AS {_q(c.name)}")
+            parts.append(f"{_sub(_TYPE_RULES[c.duckdb_type][2], c.name)} AS {_q(c.name)}")
     return ", ".join(parts)
 
 
 def check_parse(con, f: ExportFile, table: str) -> list[Violation]:
-    """Values of typed columns that do not parse as the type, per column."""
-    cols = [c for c in f.columns if c.duckdb_type != "VARCHAR"]
-    if not cols:
+    """Values of typed columns that do not parse as the type, and values beyond
+    the contract's bounds (:attr:`pci.contract.Column.digits`), per column."""
+    checks = []  # (column, SQL condition, rule, check)
+    for c in f.columns:
+        if c.duckdb_type == "VARCHAR":
+            continue
+        bad, beyond = _parse_conditions(c)
+        checks.append((c, f"({_q(c.name)} IS NOT NULL AND ({bad}))",
+                       f"{c.name} is {_TYPE_RULES[c.duckdb_type][3]}", "type"))
+        if beyond:
+            checks.append((c, f"({_q(c.name)} IS NOT NULL AND ({beyond}))", _bound_rule(c),
+                           "bounds"))
+    if not checks:
         return []
-    conds = {c.name: f"({_q(c.name)} IS NOT NULL AND ({_sub(_TYPE_RULES[c.duckdb_type][0], c.name)}))"
-             for c in cols}
     counts = con.execute(
-        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in conds.values())
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {cond})" for _c, cond, _r, _k in checks)
         + f" FROM {table}").fetchall()[0]
     viol = []
-    for c, n in zip(cols, counts):
+    for (c, cond, rule, kind), n in zip(checks, counts):
         if not n:
             continue
         show = [*[k for k in f.key if k != c.name], c.name]
         rows = fetch_dicts(con, f"SELECT rowid + 2 AS {_q(LINE_COLUMN)}, "
                                  f"{', '.join(_q(x) for x in show)} FROM {table} "
-                                 f"WHERE {conds[c.name]} ORDER BY rowid LIMIT {MAX_EXAMPLES}")
+                                 f"WHERE {cond} ORDER BY rowid LIMIT {MAX_EXAMPLES}")
         viol.append(Violation(f.filename, c.name, int(n), [_line_first(r) for r in rows],
-                              f"{c.name} is {_TYPE_RULES[c.duckdb_type][2]}", "type"))
+                              rule, kind))
     return viol
 
 

@@ -162,7 +162,7 @@ def test_valid_export_is_loaded(paths, capsys):
     # values arrive typed
     row = query(wh, "SELECT amount_usd, billing_date, load_id FROM raw.billing_lines "
                     "WHERE line_id = 'B001'")[0]
-    assert str(row[0]) == "1200.5000" and row[1] == dt.date(2021, 8, 5)
+    assert str(row[0]) == "1200.500000" and row[1] == dt.date(2021, 8, 5)
     assert row[2] == loads[0][0]
     sub = query(wh, "SELECT is_paid, ea_agreement_start FROM raw.subscriptions "
                     "WHERE subscription_id = 'S002'")[0]
@@ -293,8 +293,8 @@ RULES = [
      "subscriptions", "is_paid", 2, "exactly 'true' or 'false'"),
     ("amount_decimal_comma", setv("billing_lines", 0, "amount_usd", "1200,50"), "billing_lines",
      "amount_usd", 1, "a decimal number"),
-    ("amount_too_precise", setv("billing_lines", 0, "amount_usd", "1.234567"), "billing_lines",
-     "amount_usd", 1, "at most 4 decimal places"),
+    ("amount_too_precise", setv("billing_lines", 0, "amount_usd", "1.2345678"), "billing_lines",
+     "amount_usd", 1, "at most 6 digits after it"),
 ]
 
 
@@ -692,3 +692,331 @@ def test_generated_exports_land(tmp_path):
         assert not any(needs_landing(landing, con, f.name) for f in folders)
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------ section 2: numbers and their bounds
+
+
+@pytest.mark.parametrize("column,table,value", [
+    ("amount_usd", "billing_lines", "10.12345"),  # 5 decimals: refused before DECIMAL(20,6)
+    ("amount_usd", "billing_lines", "10.123456"),  # 6 decimals, the most the contract allows
+    ("amount_usd", "billing_lines", "9999999999.999999"),  # the largest amount
+    ("amount_usd", "billing_lines", "0009999999999.5"),  # leading zeros are not digits of the bound
+    ("paid_seats", "seat_snapshots", "999999999999"),  # the largest count
+    ("monthly_active_users", "mau_snapshots", "999999999999"),
+], ids=["amount_5_decimals", "amount_6_decimals", "amount_largest", "amount_leading_zeros",
+        "seats_largest", "mau_largest"])
+def test_number_within_the_bounds_is_landed_exactly(paths, capsys, column, table, value):
+    land_tables(paths, setv(table, 0, column, value))
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0, err
+    key = FILES_BY_NAME[table].key[0]
+    first = minimal_valid_tables(MONTH)[table][0][key]
+    got = query(paths[1], f"SELECT {column} FROM raw.{table} WHERE {key} = ?", [first])[0][0]
+    from decimal import Decimal
+    assert Decimal(got) == Decimal(value)
+
+
+BEYOND = [
+    # id, file, column, value, words of the rule
+    ("amount_10_pow_10", "billing_lines", "amount_usd", "10000000000",
+     "below 10^10 in absolute value"),
+    ("amount_10_pow_10_with_decimals", "billing_lines", "amount_usd", "10000000000.000001",
+     "below 10^10 in absolute value"),
+    ("amount_10_pow_16", "billing_lines", "amount_usd", "10000000000000000",
+     "below 10^10 in absolute value"),
+    ("seats_10_pow_12", "seat_snapshots", "paid_seats", "1000000000000",
+     "paid_seats is below 10^12"),
+    ("seats_2_pow_63", "seat_snapshots", "paid_seats", str(2 ** 63), "paid_seats is below 10^12"),
+    ("mau_10_pow_12", "mau_snapshots", "monthly_active_users", "1000000000000",
+     "monthly_active_users is below 10^12"),
+    ("mau_2_pow_63_minus_1", "mau_snapshots", "monthly_active_users", str(2 ** 63 - 1),
+     "monthly_active_users is below 10^12"),
+    ("mau_2_pow_63", "mau_snapshots", "monthly_active_users", str(2 ** 63),
+     "monthly_active_users is below 10^12"),
+    ("mau_40_digits", "mau_snapshots", "monthly_active_users", "9" * 40,
+     "monthly_active_users is below 10^12"),
+]
+
+
+@pytest.mark.parametrize("table,column,value,words", [b[1:] for b in BEYOND],
+                         ids=[b[0] for b in BEYOND])
+def test_number_beyond_the_bounds_is_refused(paths, capsys, table, column, value, words):
+    land_tables(paths, setv(table, 1, column, value))
+    v, err = assert_refused(paths, capsys, f"{table}.csv", column, 1, words)
+    assert v["check"] == "bounds"
+    assert v["examples"][0]["line"] == 3 and v["examples"][0][column] == value
+    # reported as beyond the bound only, not also as "not a number"
+    rep = json.loads(report_path(paths[1], M).read_text())
+    assert [x["check"] for x in rep["violations"]] == ["bounds"]
+
+
+def test_amount_with_7_decimals_is_refused_as_a_type_not_a_bound(paths, capsys):
+    land_tables(paths, setv("billing_lines", 0, "amount_usd", "9999999999.9999999"))
+    v, _ = assert_refused(paths, capsys, "billing_lines.csv", "amount_usd", 1,
+                          "at most 6 digits after it")
+    assert v["check"] == "type"
+
+
+def test_raw_tables_of_an_older_warehouse_are_migrated_once(paths, capsys):
+    """amount_usd was DECIMAL(18,4): ensure_raw_schema alters raw and raw_archive
+    to DECIMAL(20,6), keeping every value; running it again alters nothing."""
+    from decimal import Decimal
+    from pci.contract import AMOUNT_TYPE, ensure_raw_schema, migrate_raw_types, raw_table_ddl
+
+    wh = paths[1]
+    wh.parent.mkdir(parents=True)
+    con = duckdb.connect(str(wh))
+    for schema in ("raw", "raw_archive"):
+        con.execute(f"CREATE SCHEMA {schema}")
+        con.execute(raw_table_ddl(FILES_BY_NAME["billing_lines"], schema)
+                    .replace(AMOUNT_TYPE, "DECIMAL(18,4)"))
+        con.execute(f"INSERT INTO {schema}.billing_lines VALUES ('L1', DATE '2021-07-01', 'S1', "
+                    f"'CHARGE', 99999999999999.9999, DATE '2021-07-01', 'old')")
+    ensure_raw_schema(con)
+    types = con.execute("SELECT table_schema, data_type FROM information_schema.columns "
+                        "WHERE column_name = 'amount_usd' ORDER BY 1").fetchall()
+    assert types == [("raw", AMOUNT_TYPE), ("raw_archive", AMOUNT_TYPE)]
+    assert con.execute("SELECT amount_usd FROM raw_archive.billing_lines").fetchall() == [
+        (Decimal("99999999999999.9999"),)]
+    assert migrate_raw_types(con) == []  # idempotent
+    con.close()
+    land_tables(paths, setv("billing_lines", 0, "amount_usd", "0.000001"))
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0, err
+    assert query(wh, "SELECT amount_usd FROM raw.billing_lines WHERE line_id = 'B001'") == [
+        (Decimal("0.000001"),)]
+
+
+# ------------------------------------------------------------------ section 2: line ends, encoding
+
+
+def _line_ends(folder: Path, name: str, convert) -> Path:
+    """Rewrite ``<name>.csv`` with its line ends changed by ``convert(lines)``
+    (lines without their LF) and refresh the manifest."""
+    p = folder / f"{name}.csv"
+    lines = p.read_bytes().split(b"\n")[:-1]
+    p.write_bytes(convert(lines))
+    write_manifest(folder)
+    return p
+
+
+def test_line_ends_cr_only_is_refused(paths, capsys):
+    folder = land_tables(paths)
+    _line_ends(folder, "tenants", lambda lines: b"".join(l + b"\r" for l in lines))
+    v, err = assert_refused(paths, capsys, "tenants.csv", "line endings", 4, "bare CR")
+    assert v["check"] == "format"
+    assert v["examples"][0] == {"line": 1, "ends_with": "CR", "expected": "LF or CRLF"}
+    assert "line=1, ends_with='CR'" in err
+
+
+def test_line_ends_mixed_is_refused(paths, capsys):
+    folder = land_tables(paths)
+    # LF everywhere, but line 3 ends with CRLF and line 4 with a bare CR
+    _line_ends(folder, "billing_lines", lambda lines: b"".join(
+        l + {2: b"\r\n", 3: b"\r"}.get(i, b"\n") for i, l in enumerate(lines)))
+    v, err = assert_refused(paths, capsys, "billing_lines.csv", "line endings", 2, "not a mix")
+    assert v["examples"] == [{"line": 3, "ends_with": "CRLF", "expected": "LF (as line 1)"},
+                             {"line": 4, "ends_with": "CR", "expected": "LF (as line 1)"}]
+    assert "billing_lines.csv | line endings" in err and "line=3" in err
+
+
+def test_line_ends_crlf_only_is_accepted(paths, capsys):
+    folder = land_tables(paths)
+    for f in FILES:
+        _line_ends(folder, f.name, lambda lines: b"".join(l + b"\r\n" for l in lines))
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0, err
+    assert query(paths[1], "SELECT count(*) FROM raw.billing_lines") == [(3,)]
+
+
+def test_line_ends_lf_only_is_accepted_and_so_are_other_breaks_inside_quotes(paths, capsys):
+    folder = land_tables(paths)
+    p = folder / "partners.csv"  # LF lines; a CRLF and a bare CR inside quoted names
+    p.write_bytes(b'partner_id,partner_name,country\nP001,"Contoso\r\nConsulting",SE\n'
+                  b'P002,"Fabrikam\rInc.",US\nP003,Northwind,\n')
+    q = folder / "tenants.csv"  # CRLF lines; an LF inside a quoted name
+    q.write_bytes(b'tenant_id,tenant_name,is_production\r\nT001,"Tailspin\nToys",true\r\n'
+                  b"T002,Wide World Importers,true\r\nT003,Adventure Works,false\r\n")
+    write_manifest(folder)
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0, err
+    assert query(paths[1], "SELECT partner_name FROM raw.partners ORDER BY 1")[:2] == [
+        ("Contoso\r\nConsulting",), ("Fabrikam\rInc.",)]
+    assert query(paths[1], "SELECT tenant_name FROM raw.tenants WHERE tenant_id = 'T001'") == [
+        ("Tailspin\nToys",)]
+
+
+@pytest.mark.parametrize("data,suspect", [
+    (b"a,b\n1,2\n3,4\n", False),
+    (b"a,b\r\n1,2\r\n3,4\r\n", False),
+    (b"a,b\r1,2\r", True),
+    (b"a,b\n1,2\r\n", True),
+    (b"a,b\r\n1,2\n", True),
+    (b"a,b\r\n" + b"x" * 20 + b"\n", True),  # the bare LF in a chunk without CR
+], ids=["lf", "crlf", "cr", "lf_then_crlf", "crlf_then_lf", "lf_in_later_chunk"])
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 1 << 20])
+def test_line_end_counts_hold_across_chunk_boundaries(tmp_path, data, suspect, chunk_size):
+    p = tmp_path / "f.csv"
+    p.write_bytes(data)
+    scan = validation.scan_file(p, chunk_size=chunk_size)
+    import hashlib
+    assert scan.sha256 == hashlib.sha256(data).hexdigest() and scan.size == len(data)
+    assert scan.line_ends_suspect is suspect
+    if data.count(b"\r\n") == data.count(b"\r"):
+        assert scan.crlf == data.count(b"\r\n")
+
+
+def test_invalid_utf8_in_a_later_line_is_refused(paths, capsys):
+    def many_partners(t):
+        t["partners"] += [{"partner_id": f"P{i:05d}", "partner_name": f"Partner {i}",
+                           "country": "FR"} for i in range(4, 3000)]
+    folder = land_tables(paths, many_partners)
+    p = folder / "partners.csv"
+    p.write_bytes(p.read_bytes().replace(b"Partner 2500,", b"Partner 25\xe900,"))
+    write_manifest(folder)
+    line = 1 + next(i for i, l in enumerate(p.read_bytes().split(b"\n")) if b"\xe9" in l)
+    assert line == 2501  # header, P001 .. P003, then P00004 on line 5
+    v, err = assert_refused(paths, capsys, "partners.csv", "csv format", 1, "well-formed CSV")
+    assert v["examples"][0]["line"] == line and v["examples"][0]["error"] == "INVALID ENCODING"
+
+
+def test_invalid_utf8_in_the_header_is_refused(paths, capsys):
+    folder = land_tables(paths)
+    p = folder / "products.csv"
+    p.write_bytes(p.read_bytes().replace(b"product_name", b"product_n\xe4me", 1))
+    write_manifest(folder)
+    v, err = assert_refused(paths, capsys, "products.csv", "header", 1, "UTF-8")
+    assert v["examples"][0]["line"] == 1 and "0xe4" in v["examples"][0]["error"]
+
+
+def test_any_csv_reader_error_is_a_violation(paths, capsys, monkeypatch):
+    """A file DuckDB's CSV reader fails on (here: mixed line ends that got past
+    the line-end check) is refused with a report, not a traceback."""
+    folder = land_tables(paths)
+    _line_ends(folder, "seat_snapshots", lambda lines: b"".join(
+        l + (b"\r\n" if i == 2 else b"\n") for i, l in enumerate(lines)))
+    monkeypatch.setattr(validation, "check_line_endings", lambda path, filename: [])
+    v, err = assert_refused(paths, capsys, "seat_snapshots.csv", "csv format", 1,
+                            "DuckDB's CSV reader")
+    assert "invalid state" in v["examples"][0]["error"]
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------ links out of the landing folder
+
+
+SECRET = "root-secret:x:0:0:this line must never reach a report"
+
+
+@pytest.fixture
+def outside(tmp_path):
+    d = tmp_path / "elsewhere"
+    d.mkdir()
+    (d / "secret.csv").write_text(f"{SECRET}\n{SECRET}\n")
+    return d
+
+
+def _assert_secret_not_reported(paths, err):
+    assert "root-secret" not in err
+    assert "root-secret" not in report_path(paths[1], M).read_text()
+
+
+def test_csv_linked_out_of_the_landing_is_refused_unread(paths, capsys, outside):
+    folder = land_tables(paths)
+    (folder / "billing_lines.csv").unlink()
+    (folder / "billing_lines.csv").symlink_to(outside / "secret.csv")
+    write_manifest(folder)  # (the exporter's manifest may even list the target's checksum)
+    v, err = assert_refused(paths, capsys, "billing_lines.csv", "file", 1,
+                            "a link to a path outside the landing folder; it was not read")
+    assert v["check"] == "link" and v["examples"] == [{"path": f"{MONTH}/billing_lines.csv"}]
+    _assert_secret_not_reported(paths, err)
+
+
+def test_csv_linked_inside_the_landing_is_read(paths, capsys):
+    landing, _ = paths
+    folder = land_tables(paths)
+    shared = landing / "shared"
+    shared.mkdir()
+    (folder / "products.csv").rename(shared / "products.csv")
+    (folder / "products.csv").symlink_to(Path("..") / "shared" / "products.csv")
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0, err
+
+
+def test_month_folder_linked_out_of_the_landing_is_refused_unread(paths, capsys, outside):
+    landing, _ = paths
+    real = write_export(outside, MONTH, minimal_valid_tables(MONTH))
+    (real / "partners.csv").write_text(f"{SECRET}\n")
+    landing.mkdir()
+    (landing / MONTH).symlink_to(real, target_is_directory=True)
+    with duckdb.connect(":memory:") as con:
+        assert needs_landing(landing, con, M)  # ready, and landing it refuses it
+    v, err = assert_refused(paths, capsys, MONTH, "folder", 1,
+                            "the month folder is a link to a path outside the landing folder")
+    assert v["check"] == "link"
+    _assert_secret_not_reported(paths, err)
+
+
+def test_manifest_linked_out_of_the_landing_is_refused_unread(paths, capsys, outside):
+    folder = land_tables(paths)
+    (outside / MANIFEST).write_text((folder / MANIFEST).read_text())
+    (folder / MANIFEST).unlink()
+    (folder / MANIFEST).symlink_to(outside / MANIFEST)
+    v, err = assert_refused(paths, capsys, MANIFEST, "file", 1, "it was not read")
+    assert v["check"] == "link"
+
+
+# --------------------------------------------------------------------------- what a report quotes
+
+
+def test_long_bad_value_is_shown_shortened_and_escaped(paths, capsys):
+    value = "\x1b[2J" + "9" * 300 + "\u202e"
+    land_tables(paths, setv("seat_snapshots", 2, "paid_seats", value))
+    v, err = assert_refused(paths, capsys, "seat_snapshots.csv", "paid_seats", 1, "an integer")
+    shown = v["examples"][0]["paid_seats"]
+    assert shown.startswith("\\x1b[2J999") and shown.endswith("...")
+    assert len(shown) <= validation.MAX_VALUE_CHARS
+    assert "\x1b" not in err and "9" * 100 not in err
+    assert "\x1b" not in report_path(paths[1], M).read_text(encoding="utf-8")
+    assert f"paid_seats='{shown}'" in err
+
+
+def test_excerpt():
+    assert validation.excerpt("plain text") == "plain text"
+    assert validation.excerpt("a\tb\nc\rd\x00e\x7f") == "a\\tb\\nc\\rd\\x00e\\x7f"
+    assert validation.excerpt("x" * 80) == "x" * 80
+    assert validation.excerpt("x" * 81) == "x" * 77 + "..."
+    assert validation.excerpt("\n" * 50) == "\\n" * 38 + "..."
+
+
+def test_examples_are_made_safe_where_a_violation_is_made():
+    v = validation.Violation("f.csv", "c\nd", 1, [{"line": 2, "value": "y" * 500}, "z\x1b"], "r")
+    assert v.column_or_rule == "c\\nd"
+    assert v.examples == [{"line": 2, "value": "y" * 77 + "..."}, {"value": "z\\x1b"}]
+
+
+# ------------------------------------------------------------------ a failed load keeps its cause
+
+
+def test_failed_rollback_does_not_mask_the_cause():
+    """When the transaction is already gone (e.g. the disk filled up), the error
+    that ended it is raised, not "cannot rollback - no transaction is active"."""
+    from pci import landing
+
+    class DiskFull(Exception):
+        pass
+
+    class Con:
+        def __init__(self):
+            self.con = duckdb.connect(":memory:")
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT INTO raw."):
+                self.con.execute("ROLLBACK")  # the transaction ends with the failure
+                raise DiskFull("No space left on device")
+            return self.con.execute(sql, *args)
+
+    with pytest.raises(DiskFull, match="No space left") as exc:
+        landing._load(Con(), M, "0" * 64, {})
+    assert any("rollback failed too" in n for n in getattr(exc.value, "__notes__", []))

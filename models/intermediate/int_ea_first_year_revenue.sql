@@ -3,7 +3,8 @@
 -- month), signed (CHARGE positive, CREDIT negative). A line of an EA
 -- subscription counts only in the agreement's first year:
 -- ea_agreement_start <= billing_date < ea_agreement_start + 1 year
--- (one year after 29 February is 28 February).
+-- (one year after 29 February is 28 February). Amounts stay exact: a signed
+-- amount of the contract (|amount| < 10^10, 6 decimals) is a DECIMAL(20,6).
 with billing_lines as (
 
     select * from {{ ref('stg_partner_center__billing_lines') }}
@@ -48,7 +49,7 @@ select
     subscription_id,
     tenant_id,
     sales_channel,
-    cast(signed_amount_usd as decimal(18, 4)) as signed_amount_usd
+    cast(signed_amount_usd as decimal(20, 6)) as signed_amount_usd
 from lines
 where sales_channel <> 'EA'
    or (billing_date >= ea_agreement_start

@@ -2,6 +2,9 @@
 -- baseline = MAU(p, M-12) with the partner's credits as they were at M-12
 -- (0 when M-12 is not landed). Eligible when baseline >= 50; growth =
 -- (current - baseline) / baseline, null when not eligible.
+-- The partner's MAU is summed exactly (HUGEINT) and kept as the mart's BIGINT:
+-- that holds the sum of 9.2 million subscriptions at the largest MAU of the
+-- contract (10^12 - 1) in one month; a larger sum fails the build rather than wrap.
 with score_months as (
 
     select score_month from {{ ref('int_score_months') }}

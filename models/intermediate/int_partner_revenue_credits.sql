@@ -1,6 +1,10 @@
 -- Revenue credited to partners [D-5]: each qualifying line is credited to the
 -- transaction-family partners of its subscription in the line's billing month.
--- One row per partner, subscription and billing month.
+-- One row per partner, subscription and billing month. The sum is exact
+-- (DECIMAL(38,6): 32 digits before the point, far more than any number of lines
+-- below 10^10 each can reach); it is rounded once, to cents, in the mart, whose
+-- DECIMAL(18,2) holds a partner's window total below 10^16: e.g. one million
+-- lines at the largest amount (10^10 - 10^-6) in one 12-month window.
 with lines as (
 
     select * from {{ ref('int_ea_first_year_revenue') }}
@@ -20,7 +24,7 @@ select
     lines.subscription_id,
     lines.tenant_id,
     lines.billing_month,
-    cast(sum(lines.signed_amount_usd) as decimal(38, 4)) as revenue_usd,
+    cast(sum(lines.signed_amount_usd) as decimal(38, 6)) as revenue_usd,
     cast(count(*) as integer) as billing_lines
 from lines
 inner join credits

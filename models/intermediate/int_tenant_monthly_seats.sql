@@ -3,6 +3,8 @@
 -- in m. A counting subscription without a seat row has 0 seats. A tenant with
 -- no counting subscription in a landed month has no row (= 0 seats). Months
 -- F-24 .. L of the score range F .. L only (see int_customer_seat_events).
+-- The sum is a HUGEINT: seat counts are below 10^12 each, so no number of
+-- subscriptions of one tenant can overflow it (it is only compared with 0).
 with subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
@@ -28,7 +30,7 @@ counting_subscriptions as (
 select
     counting_subscriptions.month,
     counting_subscriptions.tenant_id,
-    cast(sum(coalesce(seat_snapshots.paid_seats, 0)) as bigint) as paid_seats,
+    cast(sum(coalesce(seat_snapshots.paid_seats, 0)) as hugeint) as paid_seats,
     cast(count(*) as integer) as counting_subscriptions
 from counting_subscriptions
 left join seat_snapshots

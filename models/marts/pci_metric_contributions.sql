@@ -27,7 +27,7 @@ revenue as (
         revenue.subscription_id,
         revenue.billing_month as event_month,
         cast(null as varchar) as detail,
-        cast(revenue.revenue_usd as decimal(38, 4)) as amount
+        cast(revenue.revenue_usd as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_partner_revenue_credits') }} as revenue
         on revenue.billing_month >= {{ pci_add_months('score_months.score_month', -11) }}
@@ -47,7 +47,7 @@ adds as (
         cast(null as varchar) as subscription_id,
         adds.add_month as event_month,
         'add' as detail,
-        cast(1 as decimal(38, 4)) as amount
+        cast(1 as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_customer_add_credits') }} as adds
         on adds.add_month >= {{ pci_add_months('score_months.score_month', -11) }}
@@ -67,7 +67,7 @@ losses as (
         cast(null as varchar) as subscription_id,
         losses.loss_month as event_month,
         'loss' as detail,
-        cast(-1 as decimal(38, 4)) as amount
+        cast(-1 as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_customer_loss_debits') }} as losses
         on losses.loss_month >= {{ pci_add_months('score_months.score_month', -11) }}
@@ -87,7 +87,7 @@ people as (
         cast(null as varchar) as subscription_id,
         cast(null as date) as event_month,
         people.certifications as detail,
-        cast(1 as decimal(38, 4)) as amount
+        cast(1 as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_certified_people') }} as people
         on people.month = score_months.score_month
@@ -106,7 +106,7 @@ deployments as (
         cast(null as varchar) as subscription_id,
         cast(null as date) as event_month,
         deployments.crossing_subscriptions as detail,
-        cast(1 as decimal(38, 4)) as amount
+        cast(1 as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_partner_deployments') }} as deployments
         on deployments.score_month = score_months.score_month
@@ -125,7 +125,7 @@ mau_current as (
         mau.subscription_id,
         cast(null as date) as event_month,
         'current' as detail,
-        cast(mau.monthly_active_users as decimal(38, 4)) as amount
+        cast(mau.monthly_active_users as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_partner_subscription_mau') }} as mau
         on mau.month = score_months.score_month
@@ -144,7 +144,7 @@ mau_baseline as (
         mau.subscription_id,
         cast(null as date) as event_month,
         'baseline' as detail,
-        cast(mau.monthly_active_users as decimal(38, 4)) as amount
+        cast(mau.monthly_active_users as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_partner_subscription_mau') }} as mau
         on mau.month = {{ pci_add_months('score_months.score_month', -12) }}

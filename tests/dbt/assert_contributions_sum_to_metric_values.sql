@@ -22,7 +22,7 @@ scores as (
 
 metric_values as (
 
-    select score_month, partner_id, 'net_new_revenue' as metric, cast(net_new_revenue_usd as decimal(38, 4)) as metric_value from scores
+    select score_month, partner_id, 'net_new_revenue' as metric, cast(net_new_revenue_usd as decimal(38, 6)) as metric_value from scores
     union all
     select score_month, partner_id, 'net_customer_adds', net_customer_adds from scores
     union all
