@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pci.demo", "generate a sample landing if absent, run it, print the scores"),
     "explain": ("pci.explain", "a partner's scorecard for one month"),
     "report": ("pci.report", "an offline HTML report of one month"),
+    "refresh-copy": ("pci.analyst_copy",
+                     "refresh the analysts' read-only copy (completes a refresh that failed)"),
     "bench": ("pci.bench", "the benchmark"),
 }
 

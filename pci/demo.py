@@ -5,7 +5,8 @@
 2. Runs the latest three export months through the pci_monthly DAG's tasks
    (the same path as ``python -m pci run``) into ``data/warehouse/pci.duckdb``.
 3. Prints the latest month's scores as a table: partner, the six points, the
-   PCI score and the competency level.
+   PCI score and the competency level (names and ids as rich ``Text`` through
+   :func:`pci.terminal.for_terminal`: no escape sequence or markup of the data acts).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from pci.contract import MONTH_RE, add_months, format_month, parse_month
 from pci.locking import EXIT_BUSY, WarehouseBusy, WarehouseLock
+from pci.terminal import for_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
 POINTS = (("points_net_new_revenue", "revenue"), ("points_net_customer_adds", "cust. adds"),
@@ -41,6 +43,7 @@ def scores_table(warehouse: Path, month):
     """The rich Table of one published month (read-only)."""
     import duckdb
     from rich.table import Table
+    from rich.text import Text
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -61,8 +64,9 @@ def scores_table(warehouse: Path, month):
     table.add_column("level")
     style = {"gold": "bold yellow", "silver": "bold white", "none": "dim"}
     for pid, name, *pts, score, level in rows:
-        table.add_row(pid, name, *(f"{p:.2f}" for p in pts), f"{score:.2f}",
-                      f"[{style.get(level, '')}]{level}[/]")
+        table.add_row(Text(for_terminal(pid)), Text(for_terminal(name)),
+                      *(f"{p:.2f}" for p in pts), f"{score:.2f}",
+                      Text(for_terminal(level), style=style.get(level, "")))
     return table
 
 
@@ -95,7 +99,7 @@ def command(args) -> int:
             status = pipeline.run_range(pipeline.Paths(landing, warehouse), first, last,
                                         console=console)
     except WarehouseBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_terminal(exc)}", file=sys.stderr)
         return EXIT_BUSY
     if status != 0:
         return status

@@ -33,9 +33,17 @@ else from :data:`BUILTIN_METRICS` / :data:`BUILTIN_LEVELS` below, the copy of
 pci-rules.md ("Points", [D-3], [D-4]) kept in this one place. The tools never
 read the ``pci_build`` schema.
 
-Exit statuses: 0 shown; 1 unknown partner, month not scored or the partner has
-no row for the month; 2 usage (bad month, no such warehouse); 4 the warehouse
-is being written and has no analyst copy yet.
+A month published with no partners (its partners export held none: its latest
+publication in ``pci_score_publications`` has ``row_count`` 0) is said to be so,
+not to be unpublished. When the analysts' copy that was read is out of date (its
+last refresh failed after a publication), a warning on stderr says since when and
+how to complete it. Everything printed that comes from the data (names, ids,
+details) goes through :func:`pci.terminal.for_terminal` and is printed as rich
+``Text``, never as markup.
+
+Exit statuses: 0 shown; 1 unknown partner, month not scored (or published with
+no partners) or the partner has no row for the month; 2 usage (bad month, no
+such warehouse); 4 the warehouse is being written and has no analyst copy yet.
 """
 from __future__ import annotations
 
@@ -48,8 +56,9 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from pci.analyst_copy import (EXIT_REFUSED, EXIT_USAGE, Mart, MartUnavailable,
-                              MonthNotPublished, read_mart)
+                              MonthNotPublished, read_mart, stale_warning)
 from pci.contract import format_month, parse_month
+from pci.terminal import for_terminal
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 CENT = Decimal("0.01")
@@ -360,6 +369,7 @@ class Scorecard:
     window_complete: bool
     next: NextLevel
     source: str
+    stale: str | None = None   # the warning when the copy read is out of date
 
 
 class ExplainError(RuntimeError):
@@ -368,8 +378,8 @@ class ExplainError(RuntimeError):
         self.exit_status = exit_status
 
 
-def _fmt_months(months: list[dt.date], limit: int = 6) -> str:
-    text = [format_month(m) for m in months]
+def _fmt_months(months: list, limit: int = 6) -> str:
+    text = [m if isinstance(m, str) else format_month(m) for m in months]
     return ", ".join(text if len(text) <= limit else [*text[:3], "…", *text[-2:]])
 
 
@@ -387,9 +397,13 @@ def _score_row(mart: Mart, partner: str, month: dt.date) -> dict:
         "SELECT score_month FROM main.pci_monthly_scores WHERE partner_id = ? ORDER BY 1",
         [partner]).fetchall()]
     if month not in months:
+        if month in mart.empty_months():
+            raise ExplainError(empty_month_message(mart, month) + (
+                f"; partner {partner!r} has no score for it"
+                + (f" (its scored months: {_fmt_months(mine)})" if mine else "")))
         raise MonthNotPublished(
             f"month {format_month(month)} was not scored: the published score months are "
-            f"{_fmt_months(months) or 'none'}")
+            f"{_fmt_months(mart.score_months()) or 'none'}")
     if not mine:
         n, examples = con.execute(
             "SELECT count(DISTINCT partner_id), list(DISTINCT partner_id ORDER BY partner_id)[1:5] "
@@ -400,6 +414,17 @@ def _score_row(mart: Mart, partner: str, month: dt.date) -> dict:
     raise ExplainError(
         f"partner {partner!r} has no score for {format_month(month)} (it was not in that month's "
         f"partners export); its scored months: {_fmt_months(mine)}")
+
+
+def empty_month_message(mart: Mart, month: dt.date) -> str:
+    """'month 2021-10 is published with no partners (…)': for a month whose latest
+    publication has no rows."""
+    pub = mart.publication(month) or {}
+    when = pub.get("published_at")
+    detail = (f"publication {str(pub.get('publication_id', ''))[:12]} of "
+              f"{when:%Y-%m-%d %H:%M} UTC has 0 partner rows: " if when else "")
+    return (f"month {format_month(month)} is published with no partners ({detail}its partners "
+            f"export held no partner)")
 
 
 def _span(months: list[str]) -> str:
@@ -456,7 +481,8 @@ def build_scorecard(mart: Mart, partner: str, month: dt.date, top: int = 5,
     score = Decimal(str(row["pci_score"]))
     return Scorecard(partner, mart.partner_names(month).get(partner), month, row, lines, score,
                      row["competency_level"], bool(row["window_complete"]),
-                     next_level(row, metrics, levels), f"{mart.kind} {mart.path}")
+                     next_level(row, metrics, levels), f"{mart.kind} {mart.path}",
+                     stale_warning(mart))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -499,8 +525,11 @@ def render(card: Scorecard, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    def T(value, style: str = "") -> Text:  # noqa: N802 - data, printed literally
+        return Text(for_terminal(value), style=style)
+
     title = card.partner_id + (f"  {card.partner_name}" if card.partner_name else "")
-    console.print(Panel(Text(f"{title}\nscore month {format_month(card.month)}", style="bold"),
+    console.print(Panel(T(f"{title}\nscore month {format_month(card.month)}", "bold"),
                         title="PCI scorecard", expand=False))
     table = Table(title="Partner Contribution Indicators", show_lines=False)
     table.add_column("#", justify="right")
@@ -511,16 +540,16 @@ def render(card: Scorecard, console) -> None:
     table.add_column("", min_width=20)
     for line in card.lines:
         m = line.metric
-        table.add_row(str(m.number), m.label, format_value(m, line.value, card.row),
-                      format_threshold(m), f"{line.points:.2f} / {m.max_points:.0f}",
+        table.add_row(str(m.number), T(m.label), T(format_value(m, line.value, card.row)),
+                      T(format_threshold(m)), f"{line.points:.2f} / {m.max_points:.0f}",
                       ProgressBar(total=float(m.max_points), completed=float(line.points), width=20))
     table.add_section()
     table.add_row("", Text("PCI score", style="bold"), "", "",
                   Text(f"{card.score:.2f} / 100", style="bold"),
                   ProgressBar(total=100.0, completed=float(card.score), width=20))
     console.print(table)
-    console.print(Text.assemble("Level: ", (card.level, LEVEL_STYLE.get(card.level, "bold")),
-                                (f"   (read from the {card.source})", "dim")))
+    console.print(Text.assemble("Level: ", T(card.level, LEVEL_STYLE.get(card.level, "bold")),
+                                T(f"   (read from the {card.source})", "dim")))
     if not card.window_complete:
         console.print("[dim]window incomplete: not all of the 13 months M-12 … M are landed[/dim]")
 
@@ -530,13 +559,13 @@ def render(card: Scorecard, console) -> None:
         m = line.metric
         n = len(line.contributors) + line.more
         if n == 0:
-            console.print(Text(f"{m.number}. {m.label}: no contributions", style="bold"))
+            console.print(T(f"{m.number}. {m.label}: no contributions", "bold"))
             continue
         kinds = sorted({c.kind for c in line.contributors})
         noun = "/".join(KIND_PLURAL.get(k, k + "s") if n != 1 else k for k in kinds)
-        console.print(Text(f"{m.number}. {m.label}: {n} {noun}", style="bold"))
+        console.print(T(f"{m.number}. {m.label}: {n} {noun}", "bold"))
         t = Table(box=None, pad_edge=False, padding=(0, 2, 0, 3))
-        t.add_column(" / ".join(k.capitalize() for k in kinds))
+        t.add_column(T(" / ".join(k.capitalize() for k in kinds)))
         with_tenant = "subscription" in kinds
         if with_tenant:
             t.add_column("Tenant")
@@ -544,14 +573,14 @@ def render(card: Scorecard, console) -> None:
             t.add_column("Baseline MAU", justify="right")
             t.add_column("Current MAU", justify="right")
             for c in line.contributors:
-                t.add_row(c.contributor_id, *([c.tenant_id or ""] if with_tenant else []),
+                t.add_row(T(c.contributor_id), *([T(c.tenant_id or "")] if with_tenant else []),
                           f"{c.baseline:,.0f}", f"{c.current:,.0f}")
         else:
             t.add_column("Detail")
             t.add_column("Amount", justify="right")
             for c in line.contributors:
-                t.add_row(c.contributor_id, *([c.tenant_id or ""] if with_tenant else []),
-                          c.detail, _amount(m, c.amount))
+                t.add_row(T(c.contributor_id), *([T(c.tenant_id or "")] if with_tenant else []),
+                          T(c.detail), _amount(m, c.amount))
         console.print(t)
         if line.more:
             extra = "" if m.key == "mau_growth" else f" (together {_amount(m, line.more_amount)})"
@@ -560,19 +589,19 @@ def render(card: Scorecard, console) -> None:
     console.print()
     nxt = card.next
     if nxt.level is None:
-        console.print(Text(f"Next level: {nxt.note}", style="bold"))
+        console.print(T(f"Next level: {nxt.note}", "bold"))
         return
-    console.print(Text(f"To reach {nxt.level.name} ({nxt.level.min_score:.2f}): "
-                       f"{nxt.deficit:.2f} more points", style="bold"))
+    console.print(T(f"To reach {nxt.level.name} ({nxt.level.min_score:.2f}): "
+                    f"{nxt.deficit:.2f} more points", "bold"))
     if not nxt.reachable:
-        console.print(f"  {nxt.note}")
+        console.print(T(f"  {nxt.note}"))
         return
     running = card.score
     for i, g in enumerate(nxt.gaps):
         running += g.gain
         last = i == len(nxt.gaps) - 1
         reach = f"{running:.2f} ({nxt.level.name})" if last else f"{running:.2f}"
-        console.print(f"  {g.metric.units(g.units)}: +{g.gain:.2f} points → {reach}")
+        console.print(T(f"  {g.metric.units(g.units)}: +{g.gain:.2f} points → {reach}"))
     console.print("[dim]  cheapest first; effort = added units / threshold of the metric[/dim]")
 
 
@@ -589,24 +618,35 @@ def configure(parser) -> None:
                         help="auto (default): the analyst copy when present, else the warehouse")
 
 
+def _error(err, message) -> None:
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "red"), " ", for_terminal(message)),
+              highlight=False, soft_wrap=True)
+
+
 def command(args) -> int:
     from rich.console import Console
+    from rich.text import Text
 
     err = Console(stderr=True)
     try:
         month = parse_month(args.month)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] --month: {exc}")
+        _error(err, f"--month: {exc}")
         return EXIT_USAGE
     if args.top < 1:
-        err.print("[red]error:[/red] --top must be at least 1")
+        _error(err, "--top must be at least 1")
         return EXIT_USAGE
     try:
         card = read_mart(args.warehouse, args.source,
                          lambda mart: build_scorecard(mart, args.partner, month, args.top))
     except (MartUnavailable, ExplainError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        _error(err, exc)
         return exc.exit_status
     console = Console() if sys.stdout.isatty() else Console(width=110)
+    if card.stale:
+        err.print(Text.assemble(("warning:", "bold yellow"), " ", for_terminal(card.stale)),
+                  highlight=False, soft_wrap=True)
     render(card, console)
     return 0

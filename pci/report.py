@@ -16,8 +16,15 @@ it references no other file or address. It shows
   ``pci-report-2021-09.html#sort=-pci_score``.
 
 It reads the published mart like ``explain`` does (the analysts' copy when
-present, see :mod:`pci.analyst_copy`). Exit statuses: 0 written; 1 the month was
-not scored; 2 usage; 4 the warehouse is being written and has no copy yet.
+present, see :mod:`pci.analyst_copy`). When that copy is out of date (its last
+refresh failed after a publication), the page carries a banner saying so and a
+line on stderr says it too. A month published with no partners (its latest
+publication has ``row_count`` 0) gives a page that says so. Every value from
+the data is HTML-escaped in the page (:func:`e`), and what is printed on the
+terminal goes through :func:`pci.terminal.for_terminal`.
+
+Exit statuses: 0 written; 1 the month was not scored; 2 usage; 4 the warehouse
+is being written and has no copy yet.
 """
 from __future__ import annotations
 
@@ -30,9 +37,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from pci.analyst_copy import (EXIT_USAGE, Mart, MartUnavailable,
-                              MonthNotPublished, read_mart)
+                              MonthNotPublished, read_mart, stale_warning)
 from pci.contract import add_months, format_month, parse_month
-from pci.explain import Level, Metric, load_levels, load_metrics
+from pci.explain import Level, Metric, empty_month_message, load_levels, load_metrics
+from pci.terminal import for_terminal
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
 BIN_WIDTH = 10
@@ -64,13 +72,12 @@ def _rows(mart: Mart, month: dt.date) -> dict[str, dict]:
 
 def load(mart: Mart, month: dt.date) -> tuple[list[Partner], dt.date, bool, list[str]]:
     """The month's partners with their previous-month rows; (partners, previous month,
-    previous month scored?, partners no longer scored)."""
+    previous month scored?, partners no longer scored). No partners for a month
+    published with none; :class:`MonthNotPublished` for a month not published."""
     rows = _rows(mart, month)
-    if not rows:
-        months = [format_month(r[0]) for r in mart.con.execute(
-            "SELECT DISTINCT score_month FROM main.pci_monthly_scores ORDER BY 1").fetchall()]
+    if not rows and month not in mart.empty_months():
         raise MonthNotPublished(f"month {format_month(month)} was not scored: the published score "
-                          f"months are {', '.join(months) or 'none'}")
+                                f"months are {', '.join(mart.score_months()) or 'none'}")
     prev_month = add_months(month, -1)
     prev = _rows(mart, prev_month)
     names = mart.partner_names(month)
@@ -81,7 +88,9 @@ def load(mart: Mart, month: dt.date) -> tuple[list[Partner], dt.date, bool, list
 # --------------------------------------------------------------------------- pieces
 
 def e(x) -> str:
-    return html.escape(str(x), quote=True)
+    """A value for the page: HTML-escaped (quotes too), control characters and terminal
+    escape sequences removed (they show as nothing, or as garbage)."""
+    return html.escape(for_terminal(x), quote=True)
 
 
 def _num(x, places: int = 2) -> str:
@@ -154,7 +163,7 @@ def levels_html(partners: list[Partner], levels: list[Level], have_prev: bool) -
     colors = {"gold": "#c9a227", "silver": "#8a939c", "none": "#d5d9de"}
     x, bar = 0.0, []
     for lv in levels:
-        width = 520 * counts[lv.name] / total
+        width = 520 * counts[lv.name] / total if total else 0
         if width:
             bar.append(f'<rect x="{x:.1f}" y="0" width="{width:.1f}" height="28" '
                        f'fill="{colors.get(lv.name, "#2f6fb3")}"><title>{e(lv.name)}: '
@@ -169,7 +178,7 @@ def levels_html(partners: list[Partner], levels: list[Level], have_prev: bool) -
             change = f'<td class="{"up" if d > 0 else "down" if d < 0 else ""}">{d:+d}</td>'
         rows.append(f'<tr data-level="{e(lv.name)}"><td class="l">{_level_badge(lv.name)}</td>'
                     f'<td>≥ {lv.min_score:.0f}</td><td data-col="count">{n}</td>'
-                    f'<td>{100 * n / total:.1f}%</td>{change}</tr>')
+                    f'<td>{f"{100 * n / total:.1f}%" if total else "—"}</td>{change}</tr>')
     head = "<th>change¹</th>" if have_prev else ""
     note = ('<p class="sub">¹ against the same partners\' levels in the previous month</p>'
             if have_prev else "")
@@ -186,7 +195,7 @@ def attainment_rows(partners: list[Partner], metrics: list[Metric]) -> list[dict
         pts = [p.row[m.points_column] for p in partners]
         out.append({"metric": m, "full": sum(x >= m.max_points for x in pts),
                     "zero": sum(x <= 0 for x in pts), "n": n,
-                    "average": sum(pts, Decimal(0)) / n})
+                    "average": sum(pts, Decimal(0)) / n if n else None})
     return out
 
 
@@ -197,11 +206,17 @@ def attainment_html(partners: list[Partner], metrics: list[Metric]) -> str:
         thr = (f"${m.threshold:,.0f}" if m.key == "net_new_revenue" else
                f"{float(m.threshold) * 100:.0f}%" if m.key == "mau_growth" else
                f"{m.threshold.normalize():f}")
+        if not a["n"]:  # a month published with no partners
+            rows.append(f'<tr data-metric="{e(m.key)}"><td class="l">{m.number}. {e(m.label)}</td>'
+                        f'<td>{e(thr)}</td><td>{m.max_points:.0f}</td><td data-col="full">0</td>'
+                        f'<td data-col="full_share">—</td><td data-col="average">—</td>'
+                        f'<td data-col="zero">0</td></tr>')
+            continue
         share = 100 * a["full"] / a["n"]
         bar = 120 * float(a["average"] / m.max_points)
         rows.append(
             f'<tr data-metric="{e(m.key)}"><td class="l">{m.number}. {e(m.label)}</td>'
-            f'<td>{thr}</td><td>{m.max_points:.0f}</td>'
+            f'<td>{e(thr)}</td><td>{m.max_points:.0f}</td>'
             f'<td data-col="full">{a["full"]}</td><td data-col="full_share">{share:.1f}%</td>'
             f'<td data-col="average">{a["average"]:.2f}<span class="bartrack">'
             f'<span class="bar" style="width:{bar:.0f}px"></span></span></td>'
@@ -285,29 +300,46 @@ def partners_table(partners: list[Partner], metrics: list[Metric]) -> str:
 
 def cards_html(partners: list[Partner], have_prev: bool) -> str:
     n = len(partners)
-    avg = sum((p.score for p in partners), Decimal(0)) / n
+    avg = sum((p.score for p in partners), Decimal(0)) / n if n else None
     prev = [p.previous for p in partners if p.previous]
     cards = [("partners scored", f"{n}", ""),
-             ("average score", f"{avg:.2f}",
+             ("average score", "—" if avg is None else f"{avg:.2f}",
               f"previous month, same partners: {sum(r['pci_score'] for r in prev) / len(prev):.2f}"
               if have_prev and prev else "")]
     for lv in ("gold", "silver"):
         k = sum(p.row["competency_level"] == lv for p in partners)
-        cards.append((lv, f"{k}", f"{100 * k / n:.0f}% of partners"))
+        cards.append((lv, f"{k}", f"{100 * k / n:.0f}% of partners" if n else ""))
     return "".join(f'<div class="card" data-card="{e(k)}"><div class="k">{e(k)}</div>'
                    f'<div class="v">{e(v)}</div><div class="d">{e(d)}</div></div>'
                    for k, v, d in cards)
 
 
+def banner_html(stale: str | None = None, empty: str | None = None) -> str:
+    """The notices above the page: the copy read is out of date; the month has no partners."""
+    parts = []
+    if stale:
+        parts.append(f'<div class="banner" id="stale-copy" role="alert"><strong>Out of date:</strong> '
+                     f'{e(stale)}</div>')
+    if empty:
+        parts.append(f'<div class="banner info" id="no-partners">{e(empty)}.</div>')
+    return "".join(parts)
+
+
 def render(partners: list[Partner], month: dt.date, prev_month: dt.date, have_prev: bool,
-           gone: list[str], metrics: list[Metric], levels: list[Level], source: str) -> str:
+           gone: list[str], metrics: list[Metric], levels: list[Level], source: str,
+           stale: str | None = None, empty: str | None = None) -> str:
+    """The page. ``stale``: the warning that the copy read is out of date; ``empty``:
+    the month is published with no partners (what to say about it)."""
     complete = sum(bool(p.row["window_complete"]) for p in partners)
     subtitle = (f"{len(partners)} partners scored for {format_month(month)}; "
                 f"{complete} with a complete 13-month window.")
+    if empty:
+        subtitle = f"No partners scored for {format_month(month)}: it is published with no partners."
     footer = (f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from {e(source)}. "
               "Points: max_points × min(value / threshold, 1); gold ≥ 80, silver ≥ 60.")
     return string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         month=format_month(month), previous=format_month(prev_month), subtitle=e(subtitle),
+        banner=banner_html(stale, empty),
         cards=cards_html(partners, have_prev),
         histogram=histogram_svg([p.score for p in partners], levels),
         levels=levels_html(partners, levels, have_prev),
@@ -316,18 +348,33 @@ def render(partners: list[Partner], month: dt.date, prev_month: dt.date, have_pr
         table=partners_table(partners, metrics), footer=footer)
 
 
+@dataclass
+class Written:
+    """What :func:`write_report` wrote, and what to tell about it."""
+    path: Path
+    stale: str | None = None    # the copy read is out of date
+    empty: str | None = None    # the month is published with no partners
+
+
 def write_report(mart: Mart, month: dt.date, out_dir: Path) -> Path:
     """Write ``<out_dir>/pci-report-YYYY-MM.html`` and return its path."""
+    return write_report_for(mart, month, out_dir).path
+
+
+def write_report_for(mart: Mart, month: dt.date, out_dir: Path) -> Written:
+    """:func:`write_report`, returning the warnings shown on the page too."""
     partners, prev_month, have_prev, gone = load(mart, month)
+    stale = stale_warning(mart)
+    empty = empty_month_message(mart, month) if not partners else None
     page = render(partners, month, prev_month, have_prev, gone, load_metrics(), load_levels(),
-                  f"{mart.kind} {mart.path.name}")
+                  f"{mart.kind} {mart.path.name}", stale, empty)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"pci-report-{format_month(month)}.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
-    return path
+    return Written(path, stale, empty)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -345,13 +392,17 @@ def command(args) -> int:
     try:
         month = parse_month(args.month)
     except ValueError as exc:
-        print(f"error: --month: {exc}", file=sys.stderr)
+        print(f"error: --month: {for_terminal(exc)}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        path = read_mart(args.warehouse, args.source,
-                         lambda mart: write_report(mart, month, args.out))
+        written = read_mart(args.warehouse, args.source,
+                            lambda mart: write_report_for(mart, month, args.out))
     except MartUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {for_terminal(exc)}", file=sys.stderr)
         return exc.exit_status
-    print(path)
+    if written.stale:
+        print(f"warning: {for_terminal(written.stale)}", file=sys.stderr)
+    if written.empty:
+        print(f"note: {for_terminal(written.empty)}", file=sys.stderr)
+    print(for_terminal(written.path))
     return 0

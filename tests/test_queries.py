@@ -227,11 +227,12 @@ def test_a_new_copy_is_swapped_in_under_open_readers(tmp_path):
 
 
 def test_publication_hook_refreshes_the_copy(tmp_path):
-    from pci.publish import after_publication
+    from pci.analyst_copy import refresh_copy
 
     warehouse = fx.build_mart(tmp_path / "pci.duckdb")
     with duckdb.connect(str(warehouse)) as con:
-        assert after_publication(con, warehouse) == "analyst copy refreshed"
+        refreshed = refresh_copy(con, warehouse)
+    assert refreshed.ok and refreshed.error is None
     assert copy_path(warehouse).is_file()
 
 
