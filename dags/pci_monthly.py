@@ -23,13 +23,14 @@ off (default on: missed months are run in order). Sensor timing: env ``PCI_EXPOR
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
 # the repository root, so that the tasks can import the ``pci`` package
 _ROOT = str(Path(__file__).resolve().parents[1])
@@ -40,6 +41,9 @@ START_MONTH = os.environ.get("PCI_START_MONTH", "2021-08")
 CATCHUP = os.environ.get("PCI_CATCHUP", "true").strip().lower() not in ("0", "false", "no", "off")
 POKE_SECONDS = float(os.environ.get("PCI_EXPORT_POKE_SECONDS", "1800"))
 TIMEOUT_SECONDS = float(os.environ.get("PCI_EXPORT_TIMEOUT_SECONDS", str(7 * 24 * 3600)))
+
+#: what ``publish`` updates: downstream DAGs can be scheduled on it
+PUBLISHED_SCORES = Asset("pci://warehouse/main/pci_monthly_scores", group="pci")
 
 DEFAULT_ARGS = {
     "owner": "pci",
@@ -62,30 +66,43 @@ def _ctx(context) -> tuple:
     return month, pipeline.resolve_paths(conf), conf
 
 
-def _guarded(step: str, context, work):
-    """Run ``work(pipeline, month, paths, conf)`` for the task's month; refusals
-    fail the task without retries, anything else is raised to be retried."""
-    from pci import pipeline
-
-    month, paths, conf = _ctx(context)
-    try:
-        return work(pipeline, month, paths, conf)
-    except Exception as exc:  # noqa: BLE001
-        _refuse_or_raise(exc, month, step)
+def _restate(context) -> bool:
+    """Run conf ``restate`` wins over the param (default true)."""
+    conf = dict(context["dag_run"].conf or {})
+    if "restate" in conf:
+        return bool(conf["restate"])
+    return bool((context.get("params") or {}).get("restate", True))
 
 
-def _refuse_or_raise(exc: Exception, month, step: str):
-    """Refusals fail the task without retries; anything else is retried."""
-    from airflow.sdk.exceptions import AirflowFailException
+def fails_cleanly(step: str):
+    """Decorate a task function (below ``@task``): a failure is recorded in the
+    warehouse's reports (``pci.pipeline.record_failure``, read by ``pci run``) and
+    mapped, in this one place, to what Airflow should do with it. Refusals (bad
+    export, not scorable, failed test or audit), a damaged warehouse and stale
+    months fail the task without retries (``AirflowFailException``); environment
+    faults (busy warehouse, full disk, I/O errors) are raised to be retried,
+    except in a ``pci run`` (run conf ``fail_fast``), which reports them at once."""
 
-    from pci import pipeline
-    from pci.contract import format_month
+    def decorate(fn):
+        @functools.wraps(fn)
+        def task_function(*args, **context):
+            from airflow.sdk.exceptions import AirflowFailException
 
-    if pipeline.is_refusal(exc):
-        text = pipeline.refusal_report(exc)
-        pipeline.LAST_REFUSAL[format_month(month)] = f"{format_month(month)} refused at {step}:\n{text}"
-        raise AirflowFailException(f"{format_month(month)} refused at {step}:\n{text}") from exc
-    raise exc
+            from pci import pipeline
+
+            try:
+                return fn(*args, **context)
+            except Exception as exc:  # noqa: BLE001
+                month, paths, conf = _ctx(context)
+                failure = pipeline.record_failure(paths.warehouse, month, step, exc,
+                                                  context.get("run_id"))
+                if conf.get("fail_fast") or not pipeline.is_retryable(exc):
+                    raise AirflowFailException(failure["text"]) from exc
+                raise
+
+        return task_function
+
+    return decorate
 
 
 @dag(
@@ -97,7 +114,10 @@ def _refuse_or_raise(exc: Exception, month, step: str):
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params={"score_month": Param(None, type=["null", "string"], pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-                                 description="YYYY-MM to score instead of the run's data interval")},
+                                 description="YYYY-MM to score instead of the run's data interval"),
+            "restate": Param(True, type="boolean",
+                             description="republish the earlier published months that read "
+                                         "superseded data (a month landed again) with this month")},
     tags=["pci"],
     doc_md=__doc__,
 )
@@ -117,31 +137,49 @@ def pci_monthly():
         return False
 
     @task
+    @fails_cleanly("land_and_validate")
     def land_and_validate(**context) -> dict:
-        return _guarded("land_and_validate", context, lambda pipeline, month, paths, conf:
-                        pipeline.land_through(paths.landing, paths.warehouse, month))
+        """Land every ready export up to the month; name the published months it made stale."""
+        from pci import pipeline
+
+        month, paths, conf = _ctx(context)
+        return pipeline.land_through(paths.landing, paths.warehouse, month, _restate(context))
 
     @task
+    @fails_cleanly("build_month")
     def build_month(landed: dict, **context) -> dict:
-        return _guarded("build_month", context, lambda pipeline, month, paths, conf:
-                        pipeline.build_month(paths.warehouse, month, conf.get("build_token")))
+        """One dbt build of the month and of the earlier stale months it restates."""
+        from pci import pipeline
+
+        month, paths, conf = _ctx(context)
+        return pipeline.build_month(paths.warehouse, month, conf.get("build_token"),
+                                    landed.get("restate", []))
 
     @task
+    @fails_cleanly("validate_mart")
     def validate_mart(built: dict, **context) -> dict:
-        return _guarded("validate_mart", context, lambda pipeline, month, paths, conf:
-                        pipeline.validate_mart(paths.warehouse, month))
+        """The audit of each month to publish."""
+        from pci import pipeline
 
-    @task
+        month, paths, _ = _ctx(context)
+        return pipeline.validate_mart(paths.warehouse, month, built.get("restate", []))
+
+    @task(outlets=[PUBLISHED_SCORES])
+    @fails_cleanly("publish")
     def publish(audited: dict, **context) -> dict:
-        return _guarded("publish", context, lambda pipeline, month, paths, conf:
-                        pipeline.publish(paths.warehouse, month, context["run_id"], audited))
+        """The audited months into the published mart, in one transaction."""
+        from pci import pipeline
+
+        month, paths, _ = _ctx(context)
+        return pipeline.publish(paths.warehouse, month, context["run_id"], audited)
 
     @task
+    @fails_cleanly("report")
     def report(landed: dict, built: dict, published: dict, **context) -> dict:
         from pci import pipeline
 
         month, paths, _ = _ctx(context)
-        return pipeline.report(paths.warehouse, month, landed, built, published)
+        return pipeline.report(paths.warehouse, month, landed, built, published, context.get("run_id"))
 
     ready = wait_for_export()
     landed = land_and_validate()

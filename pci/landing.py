@@ -7,12 +7,16 @@ task calls the same function):
    written; :class:`NotReady` (exit 3), nothing is touched.
 2. The same manifest (sha256 of its bytes) is already the month's current
    load: nothing to do (status ``unchanged``).
-3. Validation (:mod:`pci.validation`): the manifest; each CSV read by
-   DuckDB's CSV reader (header read first to learn the column order; every
-   column read as VARCHAR, then parsed with explicit rules); the contract's
-   rules of section 3 by the Great Expectations suites in ``expectations/``;
-   the rules across files in SQL. Any violation: :class:`ValidationFailed`
-   (exit 1) with the report, nothing loaded.
+3. Validation (:mod:`pci.validation`): the manifest (a file, manifest or
+   month folder that is a link out of the landing folder is refused unread;
+   the pass that checks a file's sha256 also counts its line ends); each CSV
+   read by DuckDB's CSV reader (header read first to learn the column order;
+   every column read as VARCHAR, then parsed with explicit rules and bounds);
+   the contract's rules of section 3 by the Great Expectations suites in
+   ``expectations/``; the rules across files in SQL. Any violation, including
+   a file DuckDB cannot read (mixed line ends, broken quoting, bytes that are
+   not UTF-8): :class:`ValidationFailed` (exit 1) with the report, nothing
+   loaded.
 4. The load, in one DuckDB transaction: the month's earlier rows (if any)
    move from ``raw.<file>`` to ``raw_archive.<file>``, the new rows go into
    ``raw.<file>`` with ``export_month`` and ``load_id``, and ``raw.loads``
@@ -24,9 +28,14 @@ The validation report of the last attempt of a month is written to
 The warehouse is held for the whole step through :mod:`pci.locking`
 (``<warehouse>.lock``); a warehouse locked by another process gives
 ``WarehouseBusy`` (exit 4), also when DuckDB itself reports the file as held.
+Before anything is written, :func:`pci.warehouse.check_before_writing` checks the
+folder, the free space and the file (a damaged warehouse is never written to).
+After a load, the published months whose window reads the month are flagged
+``stale`` (:func:`pci.publish.mark_stale`).
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -40,11 +49,14 @@ from pathlib import Path
 from pci import validation as v
 from pci.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW_SCHEMA,
                           ensure_raw_schema, format_month, parse_month)
-from pci.locking import EXIT_BUSY, WarehouseBusy, WarehouseLock
+from pci.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE,
+                        PipelineFault)
+from pci.locking import WarehouseBusy, WarehouseLock
+from pci.publish import mark_stale
+from pci.warehouse import check_before_writing, classify, connect, landed_months, table_exists
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOT_READY = 0, 1, 2, 3
 
 #: where the validation report of a month is written, relative to the warehouse's folder
 REPORT_DIR = "validation"
@@ -105,50 +117,28 @@ def report_path(warehouse: Path, month: dt.date | str) -> Path:
     return Path(warehouse).resolve().parent / REPORT_DIR / f"{format_month(_as_month(month))}.json"
 
 
+#: what manifest_sha256 gives for a manifest (or month folder) that is a link out
+#: of the landing folder: never a load's checksum, so the month is landed (refused)
+LINK_OUTSIDE = "link-outside-the-landing-folder"
+
+
 def manifest_sha256(folder: Path) -> str:
-    return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()
-
-
-def connect(warehouse: Path, read_only: bool = False):
-    """Open the warehouse; a DuckDB lock held elsewhere becomes ``WarehouseBusy``."""
-    import duckdb
-
-    try:
-        return duckdb.connect(str(warehouse), read_only=read_only)
-    except duckdb.IOException as exc:
-        msg = str(exc)
-        if "lock" not in msg.lower():
-            raise
-        pid = re.search(r"PID (\d+)", msg)
-        holder = {"pid": int(pid.group(1)) if pid else "?",
-                  "command": "a DuckDB connection", "since": "?"}
-        raise WarehouseBusy(Path(warehouse), holder) from exc
-
-
-def _table_exists(con, schema: str, name: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchall()[0][0])
+    """sha256 of the month's ``_manifest.json`` (the landing folder is the folder's parent)."""
+    path = Path(folder) / MANIFEST
+    if v.outside_landing(path, Path(folder).parent):
+        return LINK_OUTSIDE  # not read (see validation.check_manifest)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _current_load(con, month: dt.date) -> tuple[str, str] | None:
     """(load_id, manifest_sha256) of the month's current load, or None."""
-    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+    if not table_exists(con, RAW_SCHEMA, LOADS_TABLE):
         return None
     rows = con.execute(
         f"SELECT load_id, manifest_sha256 FROM {RAW_SCHEMA}.{LOADS_TABLE} "
         f"WHERE export_month = ? AND is_current ORDER BY landed_at DESC LIMIT 1",
         [month]).fetchall()
     return (rows[0][0], rows[0][1]) if rows else None
-
-
-def landed_months(con) -> list[dt.date]:
-    """Months with a current load, oldest first."""
-    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
-        return []
-    rows = con.execute(f"SELECT DISTINCT export_month FROM {RAW_SCHEMA}.{LOADS_TABLE} "
-                       f"WHERE is_current ORDER BY 1").fetchall()
-    return [r[0] for r in rows]
 
 
 def needs_landing(landing_dir: Path, con, month: dt.date | str) -> bool:
@@ -169,14 +159,27 @@ def _sql_str(s: str) -> str:
 
 
 def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
-                extra_columns: dict[str, list[str]]) -> bool:
+                extra_columns: dict[str, list[str]], file_scan: v.FileScan | None = None) -> bool:
     """Read one CSV into a temp table of text columns; False when its format is broken."""
     path = folder / f.filename
+    if file_scan is None or file_scan.line_ends_suspect:
+        viol = v.check_line_endings(path, f.filename)
+        if viol:
+            report.violations += viol
+            return False
     try:
         header = v.read_header(path)
     except UnicodeDecodeError as exc:
-        report.violations.append(v.Violation(f.filename, "header", 1, [{"error": str(exc)}],
-                                             "the file is UTF-8 text", "format"))
+        report.violations.append(v.Violation(
+            f.filename, "header", 1,
+            [{"line": 1, "error": f"not UTF-8: byte 0x{exc.object[exc.start]:02x} at byte "
+                                  f"{exc.start + 1} of the line ({exc.reason})"}],
+            "the file is UTF-8 text", "format"))
+        return False
+    except (ValueError, csv.Error) as exc:
+        report.violations.append(v.Violation(f.filename, "header", 1,
+                                             [{"line": 1, "error": str(exc)}],
+                                             "the first line names the columns", "format"))
         return False
     viol, warn = v.check_header(f, header)
     report.warnings += warn
@@ -196,11 +199,20 @@ def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
     for t in (text, rej, scan):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     pick = ", ".join(f'c{header.index(c.name)} AS "{c.name}"' for c in f.columns)
-    con.execute(
-        f"CREATE TEMP TABLE {text} AS SELECT {pick} FROM read_csv({_sql_str(str(path))}, "
-        f"columns = {cols}, header = true, auto_detect = false, delim = ',', quote = '\"', "
-        f"escape = '\"', encoding = 'utf-8', store_rejects = true, "
-        f"rejects_table = '{rej}', rejects_scan = '{scan}')")
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE {text} AS SELECT {pick} FROM read_csv({_sql_str(str(path))}, "
+            f"columns = {cols}, header = true, auto_detect = false, delim = ',', quote = '\"', "
+            f"escape = '\"', encoding = 'utf-8', store_rejects = true, "
+            f"rejects_table = '{rej}', rejects_scan = '{scan}')")
+    except Exception as exc:  # noqa: BLE001 - sorted by _csv_reader_error
+        if not _csv_reader_error(exc):
+            raise
+        report.violations.append(v.Violation(
+            f.filename, "csv format", 1,
+            [{"line": _error_line(exc, path, len(header)), "error": _first_line(exc)}],
+            "the file is well-formed CSV that DuckDB's CSV reader reads", "format"))
+        return False
     # The table keeps the file's order (insertion order is preserved), so a
     # record's line in the file is rowid + 2 (the header is line 1).
     bad_lines = con.execute(
@@ -217,6 +229,43 @@ def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
     return True
 
 
+def _csv_reader_error(exc: BaseException) -> bool:
+    """A DuckDB error about the file's content (not about memory, disk or a lock)."""
+    import duckdb
+
+    if not isinstance(exc, duckdb.Error):
+        return False
+    if isinstance(exc, (duckdb.OutOfMemoryException, duckdb.IOException,
+                        duckdb.InterruptException, duckdb.FatalException)):
+        return False
+    return isinstance(exc, (duckdb.InvalidInputException, duckdb.ConversionException)) \
+        or "csv" in str(exc).lower()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _error_line(exc: BaseException, path: Path, columns: int) -> int | None:
+    """The line of the file DuckDB's error names; else the first record Python's
+    csv module finds malformed (or with another number of fields); else None."""
+    m = re.search(r"\bline:? (\d+)", str(exc), re.IGNORECASE)
+    if m:
+        return int(m.group(1))
+    reader = None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            for record in reader:
+                if record and len(record) != columns:
+                    return reader.line_num
+    except csv.Error:
+        return reader.line_num if reader is not None and reader.line_num else None
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 def _temp_exists(con, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                             [name]).fetchall()[0][0])
@@ -229,7 +278,8 @@ def validate_export(con, folder: Path, month: dt.date) -> tuple[v.Report, dict, 
     clean report the typed rows are in the temp tables ``_land_<file>``.
     """
     report = v.Report(format_month(month), str(folder))
-    manifest, viol, warn = v.check_manifest(folder, month)
+    scans: dict[str, v.FileScan] = {}
+    manifest, viol, warn = v.check_manifest(folder, month, scans=scans)
     report.violations += viol
     report.warnings += warn
     counts: dict[str, int] = {}
@@ -237,7 +287,8 @@ def validate_export(con, folder: Path, month: dt.date) -> tuple[v.Report, dict, 
     if report.violations:
         return report, manifest, counts, extra
 
-    staged = [f for f in FILES if _stage_file(con, folder, f, report, counts, extra)]
+    staged = [f for f in FILES
+              if _stage_file(con, folder, f, report, counts, extra, scans.get(f.filename))]
     report.violations += v.check_row_counts(manifest, counts)
     for f in staged:
         report.violations += v.check_parse(con, f, _STAGE_TEXT.format(f.name))
@@ -280,8 +331,15 @@ def _load(con, month: dt.date, sha: str, counts: dict[str, int]) -> tuple[str, s
                     [load_id, month, sha, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
                      json.dumps(counts, sort_keys=True)])
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        try:
+            con.execute("ROLLBACK")
+        except Exception as rollback_error:  # noqa: BLE001
+            # the transaction is already gone (e.g. the disk is full): the
+            # failure that ended it is the one to report, not the rollback's
+            log.warning("rollback after a failed load of %s: %s", format_month(month),
+                        rollback_error)
+            exc.add_note(f"(the rollback failed too: {rollback_error})")
         raise
     return load_id, previous[0] if previous else None
 
@@ -302,6 +360,7 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with WarehouseLock(warehouse, wait=wait):
+        check_before_writing(warehouse)
         con = connect(warehouse)
         try:
             current = _current_load(con, m)
@@ -316,6 +375,7 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
                 raise ValidationFailed(report, path)
             t1 = time.perf_counter()
             load_id, previous = _load(con, m, sha, counts)
+            mark_stale(con)  # published months whose window reads the month now read old data
             t2 = time.perf_counter()
         finally:
             con.close()
@@ -362,6 +422,12 @@ def command(args) -> int:
     except v.SuiteError as exc:
         print(f"pci land: {exc}", file=err)
         return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - a fault of the machine or of the warehouse file
+        fault = exc if isinstance(exc, PipelineFault) else classify(exc, args.warehouse)
+        if fault is None:
+            raise
+        print(f"pci land: {fault}", file=err)
+        return EXIT_BUSY if isinstance(fault, WarehouseBusy) else fault.exit_status
     for w in res.warnings:
         print(f"warning: {w}", file=err)
     if res.already_landed:

@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from pci.contract import BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month
+from pci.contract import BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month, month_range
 
 #: the contract's columns of pci_monthly_scores, in order (raw-exports.md, section 4)
 SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -67,7 +67,7 @@ CONTRIBUTION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("subscription_id", "VARCHAR"),
     ("event_month", "DATE"),
     ("detail", "VARCHAR"),
-    ("amount", "DECIMAL(38,4)"),
+    ("amount", "DECIMAL(38,6)"),
 )
 
 PUBLISH_SCHEMA = "main"
@@ -125,6 +125,12 @@ def ensure_publish_schema(con) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{SCORES} (\n  {_cols(SCORE_COLUMNS)},\n"
                 f"  PRIMARY KEY (score_month, partner_id))")
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{CONTRIBUTIONS} (\n  {_cols(CONTRIBUTION_COLUMNS)})")
+    # warehouses published when amounts had 4 decimals: widen, never round (raw-exports.md, section 2)
+    amount_type = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "AND column_name = 'amount'", [s, CONTRIBUTIONS]).fetchall()
+    if amount_type and amount_type[0][0] != dict(CONTRIBUTION_COLUMNS)["amount"]:
+        con.execute(f"ALTER TABLE {s}.{CONTRIBUTIONS} ALTER amount TYPE {dict(CONTRIBUTION_COLUMNS)['amount']}")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {s}.{PUBLICATIONS} (
   publication_id VARCHAR PRIMARY KEY,
   score_month DATE NOT NULL,
@@ -135,8 +141,11 @@ def ensure_publish_schema(con) -> None:
   scores_sha256 VARCHAR NOT NULL,
   contributions_sha256 VARCHAR NOT NULL,
   supersedes VARCHAR,
-  changed_partners INTEGER NOT NULL
+  changed_partners INTEGER NOT NULL,
+  stale BOOLEAN NOT NULL DEFAULT false
 )""")
+    # warehouses published before the flag existed
+    con.execute(f"ALTER TABLE {s}.{PUBLICATIONS} ADD COLUMN IF NOT EXISTS stale BOOLEAN DEFAULT false")
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PUBLICATION_ROWS} (\n"
                 f"  publication_id VARCHAR NOT NULL,\n  {_cols(SCORE_COLUMNS)})")
 
@@ -199,16 +208,67 @@ def published_months(con) -> list[date]:
         f"SELECT DISTINCT score_month FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} ORDER BY 1").fetchall()]
 
 
+def _current_loads_by_month(con) -> dict[date, list[str]]:
+    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+        return {}
+    out: dict[date, list[str]] = {}
+    for m, lid in con.execute(f"SELECT export_month, load_id FROM {RAW_SCHEMA}.{LOADS_TABLE} "
+                              f"WHERE is_current ORDER BY export_month, load_id").fetchall():
+        out.setdefault(m, []).append(lid)
+    return out
+
+
+def stale_months(con) -> list[date]:
+    """Published months whose latest publication read loads that are no longer the
+    current ones (a month of its window ``M-12 … M`` was landed again since), oldest
+    first. Such a month's published scores read superseded data."""
+    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+        return []
+    current = _current_loads_by_month(con)
+    latest = con.execute(
+        f"SELECT score_month, arg_max(input_load_ids, (published_at, publication_id)) "
+        f"FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} GROUP BY score_month ORDER BY score_month").fetchall()
+    out = []
+    for month, loads in latest:
+        now = [lid for m in month_range(add_months(month, -12), month) for lid in current.get(m, [])]
+        if json.loads(loads) != now:
+            out.append(month)
+    return out
+
+
+def mark_stale(con) -> list[date]:
+    """Set the ``stale`` flag of every month's latest publication to whether it reads
+    superseded data (:func:`stale_months`); return those months. Called after every
+    landing and publication, so that analysts see it in ``pci_score_publications``."""
+    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+        return []
+    ensure_publish_schema(con)
+    return _set_stale_flags(con)
+
+
+def _set_stale_flags(con) -> list[date]:
+    stale = stale_months(con)
+    latest = (f"publication_id IN (SELECT arg_max(publication_id, (published_at, publication_id)) "
+              f"FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} GROUP BY score_month)")
+    con.execute(f"UPDATE {PUBLISH_SCHEMA}.{PUBLICATIONS} SET stale = (score_month IN "
+                f"(SELECT unnest(?::DATE[]))) WHERE {latest} "
+                f"AND stale IS DISTINCT FROM (score_month IN (SELECT unnest(?::DATE[])))",
+                [stale, stale])
+    return stale
+
+
 def stale_later_months(con, month: date) -> list[date]:
     """Published months M' in M+1 … M+12 whose latest publication read inputs that
     are no longer the current loads (e.g. month M was landed again)."""
-    out = []
-    for later in published_months(con):
-        if month < later <= add_months(month, 12):
-            pub = latest_publication(con, later)
-            if pub is not None and pub["input_load_ids"] != input_load_ids(con, later):
-                out.append(later)
-    return out
+    return [m for m in stale_months(con) if month < m <= add_months(month, 12)]
+
+
+def _export_partner_count(con, month: date) -> int | None:
+    """Partners in the month's current export (None when raw.partners is absent)."""
+    if not _table_exists(con, RAW_SCHEMA, "partners"):
+        return None
+    return con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.partners WHERE export_month = ?",
+                       [month]).fetchall()[0][0]
 
 
 def publish_month(con, month: date, *, run_id: str | None, audited: dict) -> PublishResult:
@@ -218,69 +278,86 @@ def publish_month(con, month: date, *, run_id: str | None, audited: dict) -> Pub
     (:func:`fingerprint`); the rows are published only if the built rows still
     match it, so exactly what was audited is what gets published.
     """
+    return publish_months(con, [(month, audited)], run_id=run_id)[0]
+
+
+def publish_months(con, audited_months: list[tuple[date, dict]], *,
+                   run_id: str | None) -> list[PublishResult]:
+    """Publish several audited months in ONE transaction (a restatement republishes
+    a month and the later months whose window reads it together: a reader never
+    sees some of them restated and others not). Raises :class:`PublishError`
+    (nothing changed) when any month cannot be published.
+
+    A month may have zero rows: a month whose export lists no partner is published
+    with ``row_count`` 0 (raw-exports.md, section 4 gives such a month no rows).
+    """
     ensure_publish_schema(con)
     for table in (SCORES, CONTRIBUTIONS):
         if not _table_exists(con, BUILD_SCHEMA, table):
             raise PublishError(f"{BUILD_SCHEMA}.{table} does not exist: build the month first")
+    pending = []
     con.execute("BEGIN TRANSACTION")
     try:
-        now = fingerprint(con, month)
-        if (now["scores_sha256"], now["contributions_sha256"]) != (
-                audited.get("scores_sha256"), audited.get("contributions_sha256")):
-            raise PublishError(
-                f"{format_month(month)}: the rows in {BUILD_SCHEMA} changed after the audit "
-                f"(audited {audited.get('rows')} rows, {audited.get('scores_sha256', '')[:12]}; "
-                f"found {now['rows']} rows, {now['scores_sha256'][:12]}); run the month again")
-        if now["rows"] == 0:
-            raise PublishError(f"{format_month(month)}: no rows built for the month")
-        loads = input_load_ids(con, month)
-        prev = latest_publication(con, month)
-        if (prev is not None and prev["input_load_ids"] == loads
-                and prev["scores_sha256"] == now["scores_sha256"]
-                and prev["contributions_sha256"] == now["contributions_sha256"]):
+        for month, audited in audited_months:
+            pending.append(_publish_one(con, month, run_id, audited))
+        if any(r.status != "unchanged" for r in pending):
+            _set_stale_flags(con)
+            con.execute("COMMIT")
+        else:
             con.execute("ROLLBACK")
-            return PublishResult(month, "unchanged", prev["publication_id"], now["rows"], loads,
-                                 [], stale_later_months(con, month))
-        changed = [r[0] for r in con.execute(
-            f"""SELECT partner_id FROM (
-                  (SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1
-                   EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1)
-                  UNION
-                  (SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1
-                   EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1)
-                ) GROUP BY partner_id ORDER BY partner_id""", [month]).fetchall()]
-        pub_id = uuid.uuid4().hex
-        for table, names in ((SCORES, SCORE_NAMES), (CONTRIBUTIONS, CONTRIBUTION_NAMES)):
-            cols = ", ".join(names)
-            con.execute(f"DELETE FROM {PUBLISH_SCHEMA}.{table} WHERE score_month = ?", [month])
-            con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{table} ({cols}) "
-                        f"SELECT {cols} FROM {BUILD_SCHEMA}.{table} WHERE score_month = ?", [month])
-        con.execute(
-            f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATIONS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [pub_id, month, datetime.now(timezone.utc).replace(tzinfo=None), run_id,
-             json.dumps(loads), now["rows"], now["scores_sha256"], now["contributions_sha256"],
-             prev["publication_id"] if prev else None, len(changed) if prev else 0])
-        cols = ", ".join(SCORE_NAMES)
-        con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATION_ROWS} (publication_id, {cols}) "
-                    f"SELECT ?, {cols} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = ?",
-                    [pub_id, month])
-        con.execute("COMMIT")
     except BaseException:
         try:
             con.execute("ROLLBACK")
         except Exception:  # noqa: BLE001 - already rolled back / connection gone
             pass
         raise
+    for r in pending:
+        r.stale_later_months = stale_later_months(con, r.score_month)
+    return pending
+
+
+def _publish_one(con, month: date, run_id: str | None, audited: dict) -> PublishResult:
+    """The statements of one month's publication, inside the caller's transaction."""
+    now = fingerprint(con, month)
+    if (now["scores_sha256"], now["contributions_sha256"]) != (
+            audited.get("scores_sha256"), audited.get("contributions_sha256")):
+        raise PublishError(
+            f"{format_month(month)}: the rows in {BUILD_SCHEMA} changed after the audit "
+            f"(audited {audited.get('rows')} rows, {audited.get('scores_sha256', '')[:12]}; "
+            f"found {now['rows']} rows, {now['scores_sha256'][:12]}); run the month again")
+    if now["rows"] == 0 and _export_partner_count(con, month) != 0:
+        raise PublishError(f"{format_month(month)}: no rows built for the month, "
+                           f"whose export lists partners")
+    loads = input_load_ids(con, month)
+    prev = latest_publication(con, month)
+    if (prev is not None and prev["input_load_ids"] == loads
+            and prev["scores_sha256"] == now["scores_sha256"]
+            and prev["contributions_sha256"] == now["contributions_sha256"]):
+        return PublishResult(month, "unchanged", prev["publication_id"], now["rows"], loads)
+    changed = [r[0] for r in con.execute(
+        f"""SELECT partner_id FROM (
+              (SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1
+               EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1)
+              UNION
+              (SELECT {', '.join(SCORE_NAMES)} FROM {PUBLISH_SCHEMA}.{SCORES} WHERE score_month = $1
+               EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1)
+            ) GROUP BY partner_id ORDER BY partner_id""", [month]).fetchall()]
+    pub_id = uuid.uuid4().hex
+    for table, names in ((SCORES, SCORE_NAMES), (CONTRIBUTIONS, CONTRIBUTION_NAMES)):
+        cols = ", ".join(names)
+        con.execute(f"DELETE FROM {PUBLISH_SCHEMA}.{table} WHERE score_month = ?", [month])
+        con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{table} ({cols}) "
+                    f"SELECT {cols} FROM {BUILD_SCHEMA}.{table} WHERE score_month = ?", [month])
+    con.execute(
+        f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATIONS} (publication_id, score_month, published_at, "
+        f"run_id, input_load_ids, row_count, scores_sha256, contributions_sha256, supersedes, "
+        f"changed_partners, stale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+        [pub_id, month, datetime.now(timezone.utc).replace(tzinfo=None), run_id,
+         json.dumps(loads), now["rows"], now["scores_sha256"], now["contributions_sha256"],
+         prev["publication_id"] if prev else None, len(changed) if prev else 0])
+    cols = ", ".join(SCORE_NAMES)
+    con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{PUBLICATION_ROWS} (publication_id, {cols}) "
+                f"SELECT ?, {cols} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = ?",
+                [pub_id, month])
     return PublishResult(month, "restated" if prev else "published", pub_id, now["rows"], loads,
-                         changed if prev else [], stale_later_months(con, month))
-
-
-def after_publication(con, warehouse) -> str | None:
-    """Refresh the analysts' read-only copy when that module is installed."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("pci.analyst_copy") is None:
-        return None
-    importlib.import_module("pci.analyst_copy").publish_read_only_copy(con, warehouse)
-    return "analyst copy refreshed"
+                         changed if prev else [])

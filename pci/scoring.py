@@ -27,8 +27,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pci.contract import (BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month,
+from pci.contract import (BUILD_SCHEMA, add_months, format_month,
                           month_range, parse_month)
+from pci.errors import EXIT_BUSY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault
+from pci.warehouse import classify, connect, landed_months, table_exists
 
 #: repository root: the dbt project and profile live here
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -67,14 +69,6 @@ class BuildResult:
         return month_range(self.first, self.last)
 
 
-def landed_months(con) -> list[dt.date]:
-    """The months with a current load, oldest first."""
-    rows = con.execute(
-        f"SELECT DISTINCT export_month FROM {RAW_SCHEMA}.{LOADS_TABLE} "
-        "WHERE is_current ORDER BY export_month").fetchall()
-    return [r[0] for r in rows]
-
-
 def check_scorable(con, first: dt.date, last: dt.date) -> list[dt.date]:
     """Return the score months first..last, or raise NotScorable naming why.
 
@@ -85,13 +79,7 @@ def check_scorable(con, first: dt.date, last: dt.date) -> list[dt.date]:
         raise NotScorable(f"score months must be first days of months, got {first} .. {last}")
     if last < first:
         raise NotScorable(f"the range is empty: {format_month(first)} is after {format_month(last)}")
-    try:
-        landed = landed_months(con)
-    except Exception as exc:  # no raw.loads table: nothing was ever landed here
-        if type(exc).__name__ != "CatalogException":
-            raise
-        raise NotScorable(f"the warehouse has no {RAW_SCHEMA}.{LOADS_TABLE} table: "
-                          "land an export first") from None
+    landed = landed_months(con)
     if not landed:
         raise NotScorable("no month is landed in the warehouse: land an export first")
     landed_set = set(landed)
@@ -118,12 +106,6 @@ def default_target_path(warehouse: Path) -> Path:
     """dbt's target folder for a warehouse: beside it, one per warehouse file."""
     warehouse = Path(warehouse).resolve()
     return warehouse.with_name(warehouse.name + ".dbt-target")
-
-
-def _connect(warehouse: Path, read_only: bool = False):
-    import duckdb
-
-    return duckdb.connect(str(warehouse), read_only=read_only)
 
 
 def _release_dbt_connection() -> None:
@@ -167,9 +149,7 @@ def project_fingerprint() -> str:
 
 def unit_tests_passed(con, fingerprint: str) -> bool:
     """Whether this warehouse recorded a build whose unit tests passed on ``fingerprint``."""
-    from pci.publish import _table_exists
-
-    return _table_exists(con, BUILD_SCHEMA, UNIT_TESTS_PASSED) and bool(con.execute(
+    return table_exists(con, BUILD_SCHEMA, UNIT_TESTS_PASSED) and bool(con.execute(
         f"SELECT count(*) FROM {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} WHERE project_sha256 = ?",
         [fingerprint]).fetchall()[0][0])
 
@@ -227,7 +207,9 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
         raise NotScorable(f"warehouse {warehouse} does not exist: land an export first")
     mode = unit_test_mode(unit_tests)
     fingerprint = project_fingerprint()
-    con = _connect(warehouse, read_only=True)
+    # opened for writing (as dbt will): a warehouse another process holds, even
+    # read-only, is refused here as busy, before dbt writes anything
+    con = connect(warehouse)
     try:
         check_scorable(con, first, last)
         run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
@@ -272,12 +254,12 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
                       unit_tests_ran=run_unit_tests)
     ran = sum(1 for uid in statuses if uid.startswith("unit_test."))
     if run_unit_tests and ran:
-        con = _connect(warehouse)
+        con = connect(warehouse)
         try:
             record_unit_tests_passed(con, fingerprint, ran)
         finally:
             con.close()
-    con = _connect(warehouse, read_only=True)
+    con = connect(warehouse, read_only=True)
     try:
         rows = con.execute(
             f"SELECT score_month, count(*) FROM {BUILD_SCHEMA}.{SCORES_MODEL} "
@@ -303,40 +285,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from pci.locking import WarehouseBusy, WarehouseLock  # noqa: PLC0415
+
     try:
         first = parse_month(args.month)
         last = parse_month(args.through) if args.through else first
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    if not Path(args.warehouse).is_file():
+        print(f"error: the warehouse {Path(args.warehouse).resolve()} does not exist "
+              f"(land an export first: python -m pci land|run ...)", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        from pci.locking import EXIT_BUSY, WarehouseBusy, WarehouseLock
-    except ImportError:  # pragma: no cover - locking is part of the package
-        WarehouseLock = None
-    try:
-        if WarehouseLock is not None:
-            with WarehouseLock(args.warehouse):
-                result = build(args.warehouse, first, last, quiet=not args.verbose,
-                               unit_tests=args.unit_tests)
-        else:  # pragma: no cover
+        with WarehouseLock(args.warehouse):
             result = build(args.warehouse, first, last, quiet=not args.verbose,
                            unit_tests=args.unit_tests)
     except NotScorable as exc:
         print(f"not scorable: {exc}", file=sys.stderr)
-        return 1
-    except BuildFailed as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    except Exception as exc:  # the lock's WarehouseBusy and anything dbt raised
-        if WarehouseLock is not None and isinstance(exc, WarehouseBusy):
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - a failed build, or a fault of the machine or file
+        fault = exc if isinstance(exc, (WarehouseBusy, PipelineFault)) else classify(exc, args.warehouse)
+        if fault is not None:
+            print(f"error: {fault}", file=sys.stderr)
+            return EXIT_BUSY if isinstance(fault, WarehouseBusy) else fault.exit_status
+        if isinstance(exc, BuildFailed):
             print(str(exc), file=sys.stderr)
-            return EXIT_BUSY
+            return EXIT_REFUSED
         raise
     print(f"scored {format_month(first)}..{format_month(last)} into {BUILD_SCHEMA}.{SCORES_MODEL} "
           f"(unit tests {'run' if result.unit_tests_ran else 'skipped: they passed on this project before'})")
     for month, n in result.rows_per_month.items():
         print(f"  {format_month(month)}: {n} rows")
-    return 0
+    return EXIT_OK
 
 
 __all__ = ["NotScorable", "BuildFailed", "BuildResult", "check_scorable", "build",

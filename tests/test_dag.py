@@ -117,22 +117,45 @@ def test_score_month_param_overrides_and_is_validated(dag):
             param.resolve(bad)
 
 
-def test_refusals_fail_without_retry_and_other_errors_are_retried():
+def _task_context(tmp_path, conf=None):
+    from types import SimpleNamespace
+
+    conf = {"warehouse": str(tmp_path / "wh" / "pci.duckdb"), "landing": str(tmp_path), **(conf or {})}
+    return {"dag_run": SimpleNamespace(conf=conf), "params": {}, "run_id": "scheduled__test",
+            "data_interval_start": pendulum.datetime(2021, 8, 1, tz="UTC")}
+
+
+def test_refusals_fail_without_retry_and_other_errors_are_retried(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pci.pipeline import AuditFailed, LAST_REFUSAL
+    from pci.pipeline import AuditFailed, run_outcome
 
     sys.path.insert(0, str(ROOT / "dags"))
     import importlib
 
     mod = importlib.import_module("pci_monthly")
     month = dt.date(2021, 8, 1)
+
+    def failing(exc):
+        @mod.fails_cleanly("validate_mart")
+        def task_function(**context):
+            raise exc
+        return task_function
+
+    refusal = failing(AuditFailed("validate_mart", month, "points out of range"))
     with pytest.raises(AirflowFailException, match="2021-08 refused at validate_mart") as err:
-        mod._refuse_or_raise(AuditFailed("validate_mart", month, "points out of range"), month, "validate_mart")
+        refusal(**_task_context(tmp_path))
     assert "points out of range" in str(err.value)
-    assert "points out of range" in LAST_REFUSAL["2021-08"]
+    # what `pci run` reads back: the failure report of this DAG run
+    written = run_outcome(tmp_path / "wh" / "pci.duckdb", month, "scheduled__test")
+    assert written["kind"] == "refused" and written["exit_status"] == 1
+    assert "points out of range" in written["text"]
+    # anything else is raised as it is, for Airflow to retry ...
     with pytest.raises(OSError):
-        mod._refuse_or_raise(OSError("disk hiccup"), month, "build_month")
+        failing(OSError("disk hiccup"))(**_task_context(tmp_path))
+    # ... except in a `pci run`, which reports it at once
+    with pytest.raises(AirflowFailException, match="disk hiccup"):
+        failing(OSError("disk hiccup"))(**_task_context(tmp_path, {"fail_fast": True}))
 
 
 def test_paths_come_from_conf_then_env_then_defaults(monkeypatch, tmp_path):

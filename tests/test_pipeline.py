@@ -324,7 +324,7 @@ KILLER = textwrap.dedent("""
             return real_build(*a, **k)
         scoring.build = build
     elif point == "before_commit":
-        real_connect = pipeline._connect
+        real_connect = pipeline.connect
         class Killing:
             def __init__(self, con): self.con = con
             def execute(self, sql, *a):
@@ -332,7 +332,7 @@ KILLER = textwrap.dedent("""
                     die()
                 return self.con.execute(sql, *a)
             def __getattr__(self, name): return getattr(self.con, name)
-        pipeline._connect = lambda *a, **k: Killing(real_connect(*a, **k))
+        pipeline.connect = lambda *a, **k: Killing(real_connect(*a, **k))
     from pci.cli import main
     sys.exit(main(["run", *args]))
 """).format(root=str(ROOT))

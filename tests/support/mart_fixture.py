@@ -78,7 +78,7 @@ CONTRIBUTION_COLUMNS = (
     ("score_month", "DATE"), ("partner_id", "VARCHAR"), ("metric", "VARCHAR"),
     ("contributor_kind", "VARCHAR"), ("contributor_id", "VARCHAR"), ("tenant_id", "VARCHAR"),
     ("subscription_id", "VARCHAR"), ("event_month", "DATE"), ("detail", "VARCHAR"),
-    ("amount", "DECIMAL(38,4)"),
+    ("amount", "DECIMAL(38,6)"),
 )
 
 CE_FC = "CE Functional Consultant Associate"
