@@ -2,20 +2,21 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
 
 export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup browser run test bench clean
+.PHONY: setup browser run test bench lint clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -31,6 +32,11 @@ test: setup browser
 
 bench: setup
 	$(PY) -m pci bench --scale medium --runs 3
+
+# SQL style of the dbt models and data tests (.sqlfluff); the profile's
+# warehouse in memory, so that linting opens no warehouse file
+lint: setup
+	PCI_WAREHOUSE=:memory: $(VENV)/bin/sqlfluff lint models tests/dbt
 
 clean:
 	rm -rf data target logs .pytest_cache

@@ -25,17 +25,10 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
-
-# the repository root, so that the tasks can import the ``pci`` package
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 START_MONTH = os.environ.get("PCI_START_MONTH", "2021-08")
 CATCHUP = os.environ.get("PCI_CATCHUP", "true").strip().lower() not in ("0", "false", "no", "off")

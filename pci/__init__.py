@@ -1,2 +1,7 @@
 """pci-pipeline: monthly Partner Contribution Indicator scores."""
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pci-pipeline")
+except PackageNotFoundError:  # a source tree that was not installed (make setup installs it)
+    __version__ = "0+unknown"

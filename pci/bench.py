@@ -242,12 +242,20 @@ def case_land_month(world: World, work: Path, progress) -> list[str]:
     return _py("land", "--landing", str(world.landing), "--warehouse", str(wh), "--month", _month(MONTHS))
 
 
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
+
+
 def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
     wh = _fresh_folder_copy(world.ran_warehouse(month_no - 1, progress), work)
     landing = work / "landing"  # only the months up to month_no are visible
     landing.mkdir()
-    for i in range(1, month_no + 1):
-        os.symlink(world.landing / _month(i), landing / _month(i))
+    for i in range(1, month_no + 1):  # hard links: the files are in this landing folder (a
+        # symbolic link out of it is refused, raw-exports.md), and nothing is copied
+        shutil.copytree(world.landing / _month(i), landing / _month(i), copy_function=_link_or_copy)
     return _py("run", "--landing", str(landing), "--warehouse", str(wh), "--month", _month(month_no))
 
 

@@ -32,7 +32,10 @@ def _defaults_env() -> None:
 
 
 def build_parser(argv: list[str] | None) -> tuple[argparse.ArgumentParser, object | None]:
-    parser = argparse.ArgumentParser(prog="python -m pci", description=__doc__.splitlines()[0])
+    from pci import __version__
+
+    parser = argparse.ArgumentParser(prog="pci", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"pci-pipeline {__version__}")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     chosen = None
     wanted = next((a for a in (argv or []) if not a.startswith("-")), None)

@@ -1,12 +1,9 @@
 """Test-wide environment: no telemetry, no Airflow examples, a private AIRFLOW_HOME."""
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")

@@ -17,6 +17,16 @@ DAG_FILE = ROOT / "dags" / "pci_monthly.py"
 TASKS = ["wait_for_export", "land_and_validate", "build_month", "validate_mart", "publish", "report"]
 
 
+def dag_module():
+    """dags/pci_monthly.py as a module (as the dag-processor loads it, by path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pci_monthly_dag", DAG_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="module")
 def bag():
     from airflow.dag_processing.dagbag import DagBag
@@ -130,10 +140,7 @@ def test_refusals_fail_without_retry_and_other_errors_are_retried(tmp_path):
 
     from pci.pipeline import AuditFailed, run_outcome
 
-    sys.path.insert(0, str(ROOT / "dags"))
-    import importlib
-
-    mod = importlib.import_module("pci_monthly")
+    mod = dag_module()
     month = dt.date(2021, 8, 1)
 
     def failing(exc):
@@ -167,3 +174,20 @@ def test_paths_come_from_conf_then_env_then_defaults(monkeypatch, tmp_path):
     monkeypatch.setenv("PCI_WAREHOUSE", str(tmp_path / "env.duckdb"))
     assert resolve_paths({}, use_variables=False).warehouse == tmp_path / "env.duckdb"
     assert resolve_paths({"warehouse": str(tmp_path / "c.duckdb")}).warehouse == tmp_path / "c.duckdb"
+
+
+def test_publish_declares_the_published_mart_as_its_asset(dag):
+    outlets = dag.get_task("publish").outlets
+    assert [getattr(o, "uri", None) for o in outlets] == ["pci://warehouse/main/pci_monthly_scores"]
+    assert all(not dag.get_task(t).outlets for t in TASKS if t != "publish")
+
+
+def test_restate_param_defaults_to_true_and_the_run_conf_wins(dag, tmp_path):
+    mod = dag_module()
+    assert dag.params.get_param("restate").value is True
+    context = _task_context(tmp_path)
+    context["params"] = {"restate": True}
+    assert mod._restate(context) is True
+    context["params"] = {"restate": False}
+    assert mod._restate(context) is False
+    assert mod._restate(_task_context(tmp_path, {"restate": False}) | {"params": {"restate": True}}) is False

@@ -44,7 +44,6 @@ def hold_lock(warehouse: Path, seconds: float) -> subprocess.Popen:
     """A separate process holding the warehouse lock; returns once it holds it."""
     code = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(ROOT)!r})
         from pci.locking import WarehouseLock
         with WarehouseLock({str(warehouse)!r}):
             print("held", flush=True)
@@ -80,7 +79,7 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
         with WarehouseLock(wh):  # a task of an in-process run takes it again
             pass
         # still held after the inner release: another process is refused
-        code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pci.locking import WarehouseLock, "
+        code = (f"import sys; from pci.locking import WarehouseLock, "
                 f"WarehouseBusy\ntry:\n WarehouseLock({str(wh)!r}).acquire()\nexcept WarehouseBusy:\n sys.exit(4)")
         assert subprocess.run([sys.executable, "-c", code]).returncode == 4
 
@@ -308,7 +307,6 @@ def test_restatement_after_a_corrected_export_names_later_months(tmp_path):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys, threading
-    sys.path.insert(0, {root!r})
     point, args = sys.argv[1], sys.argv[2:]
     from pci import pipeline, scoring
 

@@ -161,7 +161,6 @@ def test_kill_before_commit_leaves_published_month_intact(tmp_path):
     con.close()
     script = textwrap.dedent(f"""
         import os, signal, sys, datetime as dt
-        sys.path.insert(0, {str(ROOT)!r})
         import duckdb
         from pci import publish
         class Killing:
@@ -186,54 +185,92 @@ def test_kill_before_commit_leaves_published_month_intact(tmp_path):
 
 
 # ------------------------------------------------------------------ the audit (GX suite)
+#
+# The audit checks what dbt's build does not: that the month's rows are exactly the
+# partners of the month's export. The columns and types of pci_build.pci_monthly_scores
+# (once checked by the audit) are the enforced dbt model contract's
+# (models/marts/pci_monthly_scores.yml; tests/test_scoring.py::
+# test_mart_has_the_contract_columns_and_types), and nulls, ranges, levels, point maxima,
+# sums and uniqueness are dbt's data tests (models/marts/pci_monthly_scores.yml,
+# tests/dbt/*.sql; test_build_ran_unit_tests_and_data_tests_and_all_passed): every dbt
+# build runs them and a failed one never reaches the audit, so they are not repeated here.
 
-def test_audit_passes_a_consistent_month_and_fingerprints_it(con):
+def land_partners(con, month, partners):
+    """The month's export lists ``partners`` (the audit's reference)."""
+    ensure_raw_schema(con)
+    for p in partners:
+        con.execute("INSERT INTO raw.partners VALUES (?, 'n', 'SE', ?, 'L1')", [p, month])
+
+
+def test_audit_passes_a_consistent_month_and_fingerprints_it(con, tmp_path):
     from pci.mart_validation import audit_month
 
+    land_partners(con, AUG, ["P1", "P2"])
     make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2", "2.50")])
     audit = audit_month(con, AUG)
     assert audit.ok, audit.report()
     assert audit.rows == 2 and audit.fingerprint == fingerprint(con, AUG)
+    # Data Docs are written for failures only
+    assert audit.data_docs is None and audit.as_dict()["data_docs"] is None
+    assert not (tmp_path / "data_docs").exists()
 
 
-def test_audit_reports_each_broken_rule_with_column_count_and_examples(con):
+def test_audit_reports_each_broken_rule_with_column_count_and_examples(con, tmp_path):
     from pci.mart_validation import audit_month
 
-    bad_points = _score_row(AUG, "P2")
-    bad_points[15] = "40.00"  # points_mau_growth above its 25 maximum
-    bad_points[16] = "41.00"
-    bad_points[17] = "none"   # 41 → none is right
-    wrong_level = _score_row(AUG, "P3", "5.00", level="gold")
-    make_build(con, [_score_row(AUG, "P1"), bad_points, wrong_level, _score_row(AUG, "P1")])
+    land_partners(con, AUG, ["P1", "P2", "P8", "P9"])
+    over_max = _score_row(AUG, "P2")
+    over_max[15] = "40.00"  # points_mau_growth above its maximum: dbt's test, not the audit's
+    over_max[16] = "41.00"
+    make_build(con, [_score_row(AUG, "P1"), over_max, _score_row(AUG, "P6"),
+                     _score_row(AUG, "P7")])
     audit = audit_month(con, AUG)
-    assert not audit.ok and audit.fingerprint is None
+    assert not audit.ok and audit.fingerprint is None and audit.rows == 4
+    by_rule = {f.check: f for f in audit.failures}
+    assert set(by_rule) == {"every partner of the month's export has a row "
+                            "(pci-rules.md, 'Output: who gets a row')",
+                            "every row is of a partner of the month's export"}
+    missing, extra = by_rule.values()
+    assert (missing.column, missing.count, missing.examples) == ("partner_id", 2, ["P8", "P9"])
+    assert (extra.column, extra.count, extra.examples) == ("partner_id", 2, ["P6", "P7"])
     text = audit.report()
-    by_column = {f.column: f for f in audit.failures}
-    assert by_column["points_mau_growth"].count == 1 and "40" in str(by_column["points_mau_growth"].examples)
-    assert by_column["competency_level"].count == 1 and "P3" in by_column["competency_level"].examples[0]
-    assert by_column["partner_id"].count == 2  # the duplicated P1 rows
-    assert "pci_build.pci_monthly_scores [points_mau_growth]" in text
-
-
-def test_audit_refuses_columns_that_differ_from_the_contract(con):
-    from pci.mart_validation import audit_month
-
-    make_build(con, [_score_row(AUG, "P1")])
-    con.execute("ALTER TABLE pci_build.pci_monthly_scores ALTER pci_score TYPE DOUBLE")
-    audit = audit_month(con, AUG)
-    assert not audit.ok
-    assert "pci_score DECIMAL(5,2) != pci_score DOUBLE" in audit.report()
+    assert "pci_build.pci_monthly_scores [partner_id]: every row is of a partner" in text
+    # the failed validation's Data Docs, beside the warehouse, linked from the report
+    page = audit.data_docs.pages["pci_monthly_scores"]
+    assert page.startswith((tmp_path / "data_docs").as_uri()) and f"data docs: {page}" in text
+    assert Path(page.removeprefix("file://")).is_file()
+    assert audit.as_dict()["data_docs"]["pages"] == {"pci_monthly_scores": page}
+    assert (tmp_path / "data_docs" / "index.html").is_file()
 
 
 def test_audit_requires_one_row_per_partner_of_the_export(con):
     from pci.mart_validation import audit_month
 
-    ensure_raw_schema(con)
-    for p in ("P1", "P2", "P9"):
-        con.execute("INSERT INTO raw.partners VALUES (?, 'n', 'SE', ?, 'L1')", [p, AUG])
+    land_partners(con, AUG, ["P1", "P2", "P9"])
+    land_partners(con, add_months(AUG, 1), ["P3"])  # another month's export is not this one's
     make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2")])
     audit = audit_month(con, AUG)
     assert [f.examples for f in audit.failures if f.column == "partner_id"] == [["P9"]]
+
+
+def test_audit_passes_a_month_whose_export_has_no_partner(con):
+    from pci.mart_validation import audit_month
+
+    land_partners(con, AUG, [])
+    make_build(con, [])
+    audit = audit_month(con, AUG)
+    assert audit.ok and audit.rows == 0, audit.report()
+    assert audit.fingerprint == fingerprint(con, AUG) and audit.fingerprint["rows"] == 0
+
+
+def test_audit_needs_the_build_and_the_export(con):
+    from pci.mart_validation import audit_month
+
+    audit = audit_month(con, AUG)
+    assert not audit.ok and "build the month first" in audit.report()
+    make_build(con, [_score_row(AUG, "P1")])
+    audit = audit_month(con, AUG)
+    assert not audit.ok and "raw.partners missing" in audit.report()
 
 
 # ------------------------------------------------------------ the analysts' copy, refreshed by month

@@ -66,7 +66,6 @@ class Airflow:
             "PCI_EXPORT_TIMEOUT_SECONDS": "900",
             "PCI_LANDING": str(landing),
             "PCI_WAREHOUSE": str(warehouse),
-            "PYTHONPATH": str(ROOT),
         })
         self.procs: list[subprocess.Popen] = []
         self.logs = home / "component-logs"
@@ -212,3 +211,25 @@ def test_a_late_export_keeps_the_sensor_waiting_then_succeeds(world):
     runs = af.wait_for("the run to finish", lambda: _backfill_runs_done(af, 1), 900)
     assert runs[0][1] == "success", af.diagnostics()
     assert _published_months(wh) == ["2021-07"]
+
+
+def test_a_new_users_path_to_the_scheduler(tmp_path):
+    """docs/operations.md, 'Running the scheduler': airflow db migrate, airflow dags
+    reserialize, airflow dags list, airflow dags test pci_monthly 2021-09-01 (which
+    scores 2021-08, the month of its data interval), with nothing else running."""
+    from pci.contract import parse_month
+    from pci.generate import generate
+
+    landing = tmp_path / "landing"
+    generate(landing, parse_month("2021-06"), 3, 8, 160, 5, progress=False)
+    wh = tmp_path / "wh" / "pci.duckdb"
+    af = Airflow(tmp_path / "airflow", landing, wh)
+    af.home.mkdir(parents=True)
+    for args in (["db", "migrate"], ["dags", "reserialize"]):
+        res = af.cli(*args, timeout=600)
+        assert res.returncode == 0, (args, res.stderr[-3000:])
+    res = af.cli("dags", "list")
+    assert res.returncode == 0 and "pci_monthly" in res.stdout, res.stderr[-3000:]
+    res = af.cli("dags", "test", "pci_monthly", "2021-09-01", timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _published_months(wh) == ["2021-08"]

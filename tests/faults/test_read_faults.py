@@ -264,7 +264,6 @@ def test_leftovers_of_a_killed_refresh_are_removed_by_the_next(tmp_path):
     # a refresh killed (SIGKILL) just before it swaps the new copy in
     code = (
         "import os, sys, time, duckdb\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from pci import analyst_copy\n"
         "def stop(src, dst):\n"
         "    print('written', flush=True); time.sleep(600)\n"
@@ -303,7 +302,7 @@ def test_refresh_copy_exit_statuses(tmp_path, capsys):
     status, out, _ = cli(capsys, "refresh-copy", "--warehouse", str(empty))
     assert status == 0 and "nothing to copy" in out
     warehouse = published_warehouse(tmp_path)
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+    code = ("import sys\n"
             "from pci.locking import WarehouseLock\n"
             f"with WarehouseLock({str(warehouse)!r}):\n"
             "    print('held', flush=True); sys.stdin.readline()\n")

@@ -307,7 +307,6 @@ def build_mart(path: Path) -> Path:
 
 _HOLDER = r"""
 import sys, duckdb
-sys.path.insert(0, sys.argv[2])
 con = duckdb.connect(sys.argv[1])          # the one writer of the file
 if sys.argv[3] == "copy":
     from pci.analyst_copy import publish_read_only_copy
