@@ -141,7 +141,8 @@ def test_build_ran_unit_tests_and_data_tests_and_all_passed(built_warehouse):
         by_type.setdefault(kind, []).append(r["status"])
     assert len(by_type["unit_test"]) >= 25
     assert len(by_type["test"]) >= 50
-    assert len(by_type["seed"]) == 5
+    seeds = sorted(p.stem for p in (ROOT / "seeds").glob("*.csv"))
+    assert len(by_type["seed"]) == len(seeds) == 6, seeds  # every rule table is loaded
     for kind, statuses in by_type.items():
         bad = [s for s in statuses if s not in ("success", "pass", "no-op")]
         assert not bad, f"{kind}: {bad}"

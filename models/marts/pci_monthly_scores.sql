@@ -1,7 +1,14 @@
 -- The scores: one row per score month M (landed, between the vars) and
 -- partner of the export of M, with the six metric values, their points,
 -- pci_score, competency level [D-3] and window_complete. Exactly the columns
--- and types of the output contract (raw-exports.md, section 4).
+-- and types of the output contract (raw-exports.md, section 4), enforced by
+-- the model's contract (pci_monthly_scores.yml).
+{%- set metric_names = pci_metric_names() %}
+{#- the metrics whose value is the sum of their contributions' amount #}
+{%- set summed_metrics = metric_names | reject('equalto', 'mau_growth') | list %}
+{#- the metrics whose value is a count (points from value / 1) #}
+{%- set count_metrics = summed_metrics | reject('equalto', 'net_new_revenue') | list %}
+
 with score_months as (
 
     select score_month, window_complete from {{ ref('int_score_months') }}
@@ -55,11 +62,7 @@ metric_values as (
     select
         score_month,
         partner_id,
-        sum(case when metric = 'net_new_revenue' then amount end) as net_new_revenue,
-        sum(case when metric = 'net_customer_adds' then amount end) as net_customer_adds,
-        sum(case when metric = 'functional_consultants' then amount end) as functional_consultants,
-        sum(case when metric = 'developers' then amount end) as developers,
-        sum(case when metric = 'new_deployments' then amount end) as new_deployments
+        {{- pci_pivot('metric', summed_metrics, 'amount', aggregate='sum') }}
     from contributions
     group by score_month, partner_id
 
@@ -67,19 +70,10 @@ metric_values as (
 
 rules as (
 
+    -- one row: <metric>_threshold and <metric>_max_points of every metric
     select
-        max(case when metric = 'net_new_revenue' then threshold end) as revenue_threshold,
-        max(case when metric = 'net_new_revenue' then max_points end) as revenue_max_points,
-        max(case when metric = 'net_customer_adds' then threshold end) as adds_threshold,
-        max(case when metric = 'net_customer_adds' then max_points end) as adds_max_points,
-        max(case when metric = 'functional_consultants' then threshold end) as consultants_threshold,
-        max(case when metric = 'functional_consultants' then max_points end) as consultants_max_points,
-        max(case when metric = 'developers' then threshold end) as developers_threshold,
-        max(case when metric = 'developers' then max_points end) as developers_max_points,
-        max(case when metric = 'new_deployments' then threshold end) as deployments_threshold,
-        max(case when metric = 'new_deployments' then max_points end) as deployments_max_points,
-        max(case when metric = 'mau_growth' then threshold end) as growth_threshold,
-        max(case when metric = 'mau_growth' then max_points end) as growth_max_points
+        {{- pci_pivot('metric', metric_names, 'threshold', suffix='_threshold') }},
+        {{- pci_pivot('metric', metric_names, 'max_points', suffix='_max_points') }}
     from metrics
 
 ),
@@ -90,10 +84,9 @@ values_per_partner as (
         score_months.score_month,
         partners.partner_id,
         cast(round(coalesce(metric_values.net_new_revenue, 0), 2) as decimal(18, 2)) as net_new_revenue_usd,
-        cast(coalesce(metric_values.net_customer_adds, 0) as integer) as net_customer_adds,
-        cast(coalesce(metric_values.functional_consultants, 0) as integer) as functional_consultants,
-        cast(coalesce(metric_values.developers, 0) as integer) as developers,
-        cast(coalesce(metric_values.new_deployments, 0) as integer) as new_deployments,
+        {% for metric in count_metrics -%}
+            cast(coalesce(metric_values.{{ metric }}, 0) as integer) as {{ metric }},
+        {% endfor -%}
         cast(coalesce(mau.mau_baseline, 0) as bigint) as mau_baseline,
         cast(coalesce(mau.mau_current, 0) as bigint) as mau_current,
         coalesce(mau.is_eligible, false) as is_mau_eligible,
@@ -115,14 +108,25 @@ points as (
 
     select
         values_per_partner.*,
-        {{ pci_points('net_new_revenue_usd * 100', '100', 'rules.revenue_threshold', 'rules.revenue_max_points') }} as points_net_new_revenue,
-        {{ pci_points('net_customer_adds', '1', 'rules.adds_threshold', 'rules.adds_max_points') }} as points_net_customer_adds,
-        {{ pci_points('functional_consultants', '1', 'rules.consultants_threshold', 'rules.consultants_max_points') }} as points_functional_consultants,
-        {{ pci_points('developers', '1', 'rules.developers_threshold', 'rules.developers_max_points') }} as points_developers,
-        {{ pci_points('new_deployments', '1', 'rules.deployments_threshold', 'rules.deployments_max_points') }} as points_new_deployments,
+        -- revenue in cents: value = cents / 100
+        {{ pci_points(
+            'values_per_partner.net_new_revenue_usd * 100', '100',
+            'rules.net_new_revenue_threshold', 'rules.net_new_revenue_max_points'
+        ) }} as points_net_new_revenue,
+        {% for metric in count_metrics -%}
+            {{ pci_points(
+                'values_per_partner.' ~ metric, '1',
+                'rules.' ~ metric ~ '_threshold', 'rules.' ~ metric ~ '_max_points'
+            ) }} as points_{{ metric }},
+        {% endfor -%}
+        -- growth = (current - baseline) / baseline, 0 points when not eligible
         case
-            when is_mau_eligible
-                then {{ pci_points('mau_current - mau_baseline', 'case when is_mau_eligible then mau_baseline else 1 end', 'rules.growth_threshold', 'rules.growth_max_points') }}
+            when values_per_partner.is_mau_eligible
+                then {{ pci_points(
+                    'values_per_partner.mau_current - values_per_partner.mau_baseline',
+                    'case when values_per_partner.is_mau_eligible then values_per_partner.mau_baseline else 1 end',
+                    'rules.mau_growth_threshold', 'rules.mau_growth_max_points'
+                ) }}
             else cast(0 as decimal(5, 2))
         end as points_mau_growth
     from values_per_partner
@@ -135,8 +139,9 @@ scored as (
     select
         points.*,
         cast(
-            points_net_new_revenue + points_net_customer_adds + points_functional_consultants
-            + points_developers + points_new_deployments + points_mau_growth
+            {% for metric in metric_names -%}
+                {{ '+ ' if not loop.first }}points.points_{{ metric }}
+            {% endfor -%}
             as decimal(5, 2)
         ) as pci_score
     from points
@@ -165,5 +170,5 @@ select
     scored.window_complete
 from scored
 inner join level_bands
-    on scored.pci_score >= level_bands.min_score
-    and (level_bands.next_min_score is null or scored.pci_score < level_bands.next_min_score)
+    on level_bands.min_score <= scored.pci_score
+    and (level_bands.next_min_score is null or level_bands.next_min_score > scored.pci_score)

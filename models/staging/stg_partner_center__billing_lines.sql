@@ -13,7 +13,7 @@ renamed as (
         cast(line_type as varchar) as line_type,
         -- DECIMAL(20,6): every amount of the contract (|amount| < 10^10, at most
         -- 6 digits after the point) exactly, as pci/contract.py AMOUNT_TYPE
-        cast(amount_usd as decimal(20,6)) as amount_usd,
+        cast(amount_usd as decimal(20, 6)) as amount_usd,
         cast(export_month as date) as snapshot_month,
         cast(load_id as varchar) as load_id
     from source

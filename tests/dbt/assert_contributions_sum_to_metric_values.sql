@@ -2,6 +2,7 @@
 -- metric value of pci_monthly_scores (mau_growth: the 'current' rows sum to
 -- mau_current and the 'baseline' rows to mau_baseline). Returns the
 -- disagreeing (score_month, partner_id, metric) with both values.
+{%- set count_metrics = pci_metric_names() | reject('in', ['net_new_revenue', 'mau_growth']) | list %}
 with contributions as (
 
     select
@@ -22,19 +23,17 @@ scores as (
 
 metric_values as (
 
-    select score_month, partner_id, 'net_new_revenue' as metric, cast(net_new_revenue_usd as decimal(38, 6)) as metric_value from scores
-    union all
-    select score_month, partner_id, 'net_customer_adds', net_customer_adds from scores
-    union all
-    select score_month, partner_id, 'functional_consultants', functional_consultants from scores
-    union all
-    select score_month, partner_id, 'developers', developers from scores
-    union all
-    select score_month, partner_id, 'new_deployments', new_deployments from scores
-    union all
-    select score_month, partner_id, 'mau_current', mau_current from scores
-    union all
-    select score_month, partner_id, 'mau_baseline', mau_baseline from scores
+    select
+        score_month,
+        partner_id,
+        'net_new_revenue' as metric,
+        cast(net_new_revenue_usd as decimal(38, 6)) as metric_value
+    from scores
+    {% for column in count_metrics + ['mau_current', 'mau_baseline'] -%}
+        union all
+        select score_month, partner_id, '{{ column }}', {{ column }}
+        from scores
+    {% endfor %}
 
 )
 

@@ -38,7 +38,7 @@ lines as (
         on subscription_months.month = billing_lines.snapshot_month
         and subscription_months.subscription_id = billing_lines.subscription_id
     where subscription_months.is_qualifying_product
-      and subscription_months.is_qualifying_channel
+        and subscription_months.is_qualifying_channel
 
 )
 
@@ -51,6 +51,9 @@ select
     sales_channel,
     cast(signed_amount_usd as decimal(20, 6)) as signed_amount_usd
 from lines
-where sales_channel <> 'EA'
-   or (billing_date >= ea_agreement_start
-       and billing_date < cast({{ dbt.dateadd('year', 1, 'ea_agreement_start') }} as date))
+where
+    sales_channel <> 'EA'
+    or (
+        billing_date >= ea_agreement_start
+        and billing_date < cast({{ dbt.dateadd('year', 1, 'ea_agreement_start') }} as date)
+    )

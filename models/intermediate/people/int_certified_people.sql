@@ -1,7 +1,8 @@
 -- Certified people per partner and month M (snapshot of M, no window):
--- people affiliated with the partner in M [D-1] who hold a certification
--- active at EOM(M): every exam of one allowed combination has a pass with
--- passed_on <= EOM(M) and (expires_on is null or expires_on > EOM(M)) [D-7].
+-- people affiliated with the partner in M [D-1, macro pci_in_effect] who
+-- hold a certification active at EOM(M): every exam of one allowed
+-- combination has a pass with passed_on <= EOM(M) and (expires_on is null
+-- or expires_on > EOM(M)) [D-7].
 -- One row per partner, person and metric (a person counts once per metric).
 -- Only the score months of the range are derived.
 with people as (
@@ -36,8 +37,7 @@ affiliations as (
 
     select snapshot_month as month, person_id, partner_id
     from people
-    where valid_from <= {{ pci_end_of_month('snapshot_month') }}
-      and (valid_to is null or valid_to >= {{ pci_end_of_month('snapshot_month') }})
+    where {{ pci_in_effect('snapshot_month') }}
 
 ),
 
@@ -46,7 +46,7 @@ active_exams as (
     select distinct snapshot_month as month, person_id, exam_code
     from exam_passes
     where passed_on <= {{ pci_end_of_month('snapshot_month') }}
-      and (expires_on is null or expires_on > {{ pci_end_of_month('snapshot_month') }})
+        and (expires_on is null or expires_on > {{ pci_end_of_month('snapshot_month') }})
 
 ),
 
@@ -88,7 +88,9 @@ select
     affiliations.partner_id,
     affiliations.person_id,
     held_certifications.metric,
-    {{ dbt.listagg('held_certifications.certification', "'; '", 'order by held_certifications.certification') }} as certifications
+    {{ dbt.listagg(
+        'held_certifications.certification', "'; '", 'order by held_certifications.certification'
+    ) }} as certifications
 from affiliations
 inner join held_certifications
     on held_certifications.month = affiliations.month

@@ -27,7 +27,7 @@ tenants as (
 
     select * from {{ ref('stg_partner_center__tenants') }}
     where is_production
-      and {{ pci_month_horizon('snapshot_month', 0) }}
+        and {{ pci_month_horizon('snapshot_month', 0) }}
 
 ),
 

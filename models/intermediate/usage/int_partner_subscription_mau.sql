@@ -7,7 +7,7 @@ with credits as (
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'usage'
-      and {{ pci_score_months_shifted('month', [0, -12]) }}
+        and {{ pci_score_months_shifted('month', [0, -12]) }}
 
 ),
 

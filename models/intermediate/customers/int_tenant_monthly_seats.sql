@@ -23,7 +23,7 @@ counting_subscriptions as (
     select month, subscription_id, tenant_id
     from subscription_months
     where is_paid and is_qualifying_product and is_qualifying_channel
-      and {{ pci_month_horizon('month', -24) }}
+        and {{ pci_month_horizon('month', -24) }}
 
 )
 

@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
 -- (read once, by int_subscription_partner_credits: a view saves writing it)
--- Partner associations in effect in month m [D-1]: valid_from <= EOM(m) and
--- (valid_to is null or valid_to >= EOM(m)), read from the export of month m.
+-- Partner associations in effect in month m [D-1, macro pci_in_effect], read
+-- from the export of month m.
 -- Only the months the score range needs: credits of an add in M-23 (an add in
 -- m needs seats of m-1, a loss in M-11 is debited to an add in M-23 .. M-12).
 with associations as (
@@ -21,5 +21,4 @@ select
     valid_from,
     valid_to
 from associations
-where valid_from <= {{ pci_end_of_month('snapshot_month') }}
-  and (valid_to is null or valid_to >= {{ pci_end_of_month('snapshot_month') }})
+where {{ pci_in_effect('snapshot_month') }}

@@ -72,14 +72,16 @@ partner_flags as (
         partner_roles.month,
         partner_roles.subscription_id,
         partner_roles.partner_id,
-        partner_roles.is_csp
+        (
+            partner_roles.is_csp
             or partner_roles.is_osa_cpor
             or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osa_cpor, false))
-            as is_transaction_credited,
-        partner_roles.is_csp
+        ) as is_transaction_credited,
+        (
+            partner_roles.is_csp
             or partner_roles.is_osu_cpor
             or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osu_cpor, false))
-            as is_usage_credited
+        ) as is_usage_credited
     from partner_roles
     left join advisor_presence
         on advisor_presence.month = partner_roles.month
@@ -95,4 +97,4 @@ union all
 select month, subscription_id, partner_id, 'usage' as metric_family
 from partner_flags
 where is_usage_credited
-  and {{ pci_score_months_shifted('month', [0, -12]) }}
+    and {{ pci_score_months_shifted('month', [0, -12]) }}

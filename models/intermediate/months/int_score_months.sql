@@ -44,13 +44,17 @@ landed_counts as (
 
     select
         score_months.score_month,
-        count(case
-            when landed.month >= {{ pci_add_months('score_months.score_month', -12) }}
-            then landed.month
-        end) as landed_in_window,
-        count(case
-            when landed.month = score_months.score_month then landed.month
-        end) as landed_score_month,
+        count(
+            case
+                when landed.month >= {{ pci_add_months('score_months.score_month', -12) }}
+                    then landed.month
+            end
+        ) as landed_in_window,
+        count(
+            case
+                when landed.month = score_months.score_month then landed.month
+            end
+        ) as landed_score_month,
         count(landed.month) as landed_up_to_month
     from score_months
     left join landed
@@ -85,6 +89,7 @@ select
     is_landed and months_missing_before = 0 as is_scorable,
     case
         when not is_landed then 'score month is not landed'
-        when months_missing_before > 0 then 'a month between the earliest landed month and the score month is not landed'
+        when months_missing_before > 0
+            then 'a month between the earliest landed month and the score month is not landed'
     end as refusal_reason
 from flagged

@@ -16,7 +16,7 @@ event_months as (
     select month, {{ pci_add_months('month', -1) }} as previous_month
     from {{ ref('int_landed_months') }}
     where is_previous_month_landed
-      and {{ pci_month_horizon('month', -23) }}
+        and {{ pci_month_horizon('month', -23) }}
 
 ),
 

@@ -1,6 +1,7 @@
 -- MAU growth per score month M and partner [D-9]: current = MAU(p, M),
 -- baseline = MAU(p, M-12) with the partner's credits as they were at M-12
--- (0 when M-12 is not landed). Eligible when baseline >= 50; growth =
+-- (0 when M-12 is not landed). Eligible when the baseline is at least
+-- mau_growth_min_baseline of seed pci_rule_constants; growth =
 -- (current - baseline) / baseline, null when not eligible.
 -- The partner's MAU is summed exactly (HUGEINT) and kept as the mart's BIGINT:
 -- that holds the sum of 9.2 million subscriptions at the largest MAU of the
@@ -8,6 +9,12 @@
 with score_months as (
 
     select score_month from {{ ref('int_score_months') }}
+
+),
+
+rule_constants as (
+
+    select mau_growth_min_baseline from {{ ref('pci_rule_constants') }}
 
 ),
 
@@ -52,13 +59,15 @@ combined as (
 )
 
 select
-    score_month,
-    partner_id,
-    mau_current,
-    mau_baseline,
-    mau_baseline >= 50 as is_eligible,
+    combined.score_month,
+    combined.partner_id,
+    combined.mau_current,
+    combined.mau_baseline,
+    combined.mau_baseline >= rule_constants.mau_growth_min_baseline as is_eligible,
     case
-        when mau_baseline >= 50
-            then cast(mau_current - mau_baseline as double) / cast(mau_baseline as double)
+        when combined.mau_baseline >= rule_constants.mau_growth_min_baseline
+            then cast(combined.mau_current - combined.mau_baseline as double)
+                / cast(combined.mau_baseline as double)
     end as mau_growth
 from combined
+cross join rule_constants

@@ -1,10 +1,17 @@
--- Subscriptions that crossed the deployment threshold for score month M:
--- MAU(M-12) < 5 (no row, a subscription that did not exist, or a baseline
--- month that is not landed all count as < 5) and MAU >= 5 in at least one
--- month of M-11 .. M.
+-- Subscriptions that crossed the deployment threshold for score month M: MAU
+-- at M-12 below the threshold (no row, a subscription that did not exist, or
+-- a baseline month that is not landed all count as below) and MAU at or above
+-- it in at least one month of M-11 .. M. The threshold is
+-- deployment_mau_threshold of seed pci_rule_constants.
 with score_months as (
 
     select score_month from {{ ref('int_score_months') }}
+
+),
+
+rule_constants as (
+
+    select deployment_mau_threshold from {{ ref('pci_rule_constants') }}
 
 ),
 
@@ -24,10 +31,11 @@ window_peaks as (
         min(mau.snapshot_month) as first_month_at_threshold,
         max(mau.monthly_active_users) as peak_mau
     from score_months
+    cross join rule_constants
     inner join mau
         on mau.snapshot_month >= {{ pci_add_months('score_months.score_month', -11) }}
         and mau.snapshot_month <= score_months.score_month
-    where mau.monthly_active_users >= 5
+    where mau.monthly_active_users >= rule_constants.deployment_mau_threshold
     group by score_months.score_month, mau.subscription_id
 
 )
@@ -39,7 +47,8 @@ select
     window_peaks.peak_mau,
     coalesce(baseline.monthly_active_users, 0) as baseline_mau
 from window_peaks
+cross join rule_constants
 left join mau as baseline
     on baseline.snapshot_month = {{ pci_add_months('window_peaks.score_month', -12) }}
     and baseline.subscription_id = window_peaks.subscription_id
-where coalesce(baseline.monthly_active_users, 0) < 5
+where coalesce(baseline.monthly_active_users, 0) < rule_constants.deployment_mau_threshold

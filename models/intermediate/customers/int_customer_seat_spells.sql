@@ -41,7 +41,7 @@ spells_without_add as (
         event_month as loss_month
     from ordered
     where event_type = 'loss'
-      and (previous_event_type is null or previous_event_type <> 'add')
+        and (previous_event_type is null or previous_event_type <> 'add')
 
 )
 
