@@ -30,8 +30,8 @@ The warehouse is held for the whole step through :mod:`pci.locking`
 ``WarehouseBusy`` (exit 4), also when DuckDB itself reports the file as held.
 Before anything is written, :func:`pci.warehouse.check_before_writing` checks the
 folder, the free space and the file (a damaged warehouse is never written to).
-After a load, the published months whose window reads the month are flagged
-``stale`` (:func:`pci.publish.mark_stale`).
+In the load's transaction, the published months whose window reads the month are
+flagged ``stale`` (:func:`pci.publish.mark_stale`).
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ from pci.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_U
                         PipelineFault)
 from pci.locking import WarehouseBusy, WarehouseLock
 from pci.publish import mark_stale
+from pci.terminal import for_terminal
 from pci.warehouse import check_before_writing, classify, connect, landed_months, table_exists
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,9 @@ def _load(con, month: dt.date, sha: str, counts: dict[str, int]) -> tuple[str, s
         con.execute(f"INSERT INTO {RAW_SCHEMA}.{LOADS_TABLE} VALUES (?, ?, ?, ?, true, ?)",
                     [load_id, month, sha, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
                      json.dumps(counts, sort_keys=True)])
+        # in the load's transaction: a process killed after the commit must not leave the
+        # published months whose window reads the month flagged as reading current data
+        mark_stale(con)
         con.execute("COMMIT")
     except BaseException as exc:
         try:
@@ -374,8 +378,7 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
             if not report.ok:
                 raise ValidationFailed(report, path)
             t1 = time.perf_counter()
-            load_id, previous = _load(con, m, sha, counts)
-            mark_stale(con)  # published months whose window reads the month now read old data
+            load_id, previous = _load(con, m, sha, counts)  # flags the months it made stale
             t2 = time.perf_counter()
         finally:
             con.close()
@@ -426,7 +429,7 @@ def command(args) -> int:
         fault = exc if isinstance(exc, PipelineFault) else classify(exc, args.warehouse)
         if fault is None:
             raise
-        print(f"pci land: {fault}", file=err)
+        print(f"pci land: {for_terminal(fault)}", file=err)
         return EXIT_BUSY if isinstance(fault, WarehouseBusy) else fault.exit_status
     for w in res.warnings:
         print(f"warning: {w}", file=err)

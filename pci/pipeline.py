@@ -174,7 +174,14 @@ def _write_report(warehouse: Path, name: str, payload: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = out / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    try:
+        path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    except OSError:
+        try:  # leave no empty or partial report (a full disk): readers would skip it anyway
+            path.unlink()
+        except OSError:
+            pass
+        raise
     return path
 
 
@@ -423,11 +430,17 @@ def failure_status(exc: BaseException) -> int:
     return EXIT_REFUSED
 
 
+#: the failure of each DAG run recorded in this process, by run id: ``pci run`` (whose
+#: DAG runs are in-process) reads it when the report file could not be written (a full disk)
+_RECORDED_FAILURES: dict[str, dict] = {}
+
+
 def record_failure(warehouse: Path, month: date, step: str, exc: BaseException,
                    run_id: str | None) -> dict:
     """Write what stopped a DAG run's task to ``reports/failed-YYYY-MM-<time>.json``
     (``python -m pci run`` reads it by ``run_id``; the same text is the task's error
-    in the Airflow log). A report that cannot be written (a full disk) is logged."""
+    in the Airflow log). A report that cannot be written (a full disk) is logged, and
+    kept in memory for a ``pci run`` of this process."""
     exc = as_fault(exc, warehouse)
     kind = ("refused" if is_refusal(exc) else "busy" if isinstance(exc, WarehouseBusy)
             else "damaged" if isinstance(exc, WarehouseDamaged)
@@ -438,6 +451,8 @@ def record_failure(warehouse: Path, month: date, step: str, exc: BaseException,
                "kind": kind, "exit_status": failure_status(exc),
                "text": f"{format_month(month)} {'refused' if kind == 'refused' else 'failed'} "
                        f"at {step}:\n{text}"}
+    if run_id:
+        _RECORDED_FAILURES[run_id] = payload
     try:
         _write_report(Path(warehouse), f"failed-{format_month(month)}", payload)
     except OSError as err:
@@ -556,7 +571,8 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
                             "restate": restate, "fail_fast": True})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     ok = dr.state == DagRunState.SUCCESS
-    written = run_outcome(paths.warehouse, month, dr.run_id) or {}
+    recorded = _RECORDED_FAILURES.pop(dr.run_id, None)  # also when its file could not be written
+    written = run_outcome(paths.warehouse, month, dr.run_id) or recorded or {}
     if ok:
         return MonthOutcome(month, True, written.get("text", ""), EXIT_OK, written, states)
     text = written.get("text") or (f"{format_month(month)} failed; the DAG run wrote no report; "
@@ -648,6 +664,10 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
                 print(for_terminal(outcome.text), file=sys.stderr)
                 return outcome.exit_status
             stale = outcome.report.get("stale_months", [])
+            copy = (outcome.report.get("publication") or {}).get("analyst_copy") or {}
+            if copy and not copy.get("ok"):  # published (exit 0), but say it where errors go
+                print(for_terminal(f"warning: {format_month(m)} is published, but {copy.get('error')}"),
+                      file=sys.stderr)
             bar.console.print(for_terminal(f"{outcome.text or format_month(m) + ': published'} "
                                            f"({took:.1f} s)"), soft_wrap=True, markup=False)
             bar.advance(job)
@@ -670,6 +690,9 @@ def quiet_libraries() -> None:
     import warnings  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING)
+    # a log handler that cannot write (its file on a full disk: dbt's, Airflow's task log)
+    # must not print a traceback per record on standard error; the failure itself is reported
+    logging.raiseExceptions = False
     for name in ("great_expectations", "great_expectations.data_context.types.base", "airflow", "dbt",
                  "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)

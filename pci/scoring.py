@@ -226,6 +226,12 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             "--vars", json.dumps(dbt_vars(first, last))]
     if not run_unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
+    # dbt's partial parsing reuses the last parse kept in the target folder; after the
+    # project itself changed (files moved, a seed added) parse it whole once
+    parsed_for = target / "pci_project.sha256"
+    if not parsed_for.is_file() or parsed_for.read_text(encoding="utf-8").strip() != fingerprint:
+        args.append("--no-partial-parse")
+    args += ["--no-use-colors"]
     if quiet:
         args.insert(0, "--quiet")
     saved = os.environ.get("PCI_WAREHOUSE")
@@ -250,6 +256,7 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             f"({len(failures)} node(s)):\n  {shown}{more}\n"
             f"dbt log: {target / 'logs' / 'dbt.log'}", failures)
 
+    parsed_for.write_text(fingerprint + "\n", encoding="utf-8")
     out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target,
                       unit_tests_ran=run_unit_tests)
     ran = sum(1 for uid in statuses if uid.startswith("unit_test."))
