@@ -24,7 +24,7 @@ The copy holds, in its default schema:
 * ``pci_score_publications`` — when the warehouse has it
 * ``partners`` — partner_id, partner_name, country, export_month (from ``raw.partners``), when present
 * ``pci_metrics``, ``pci_levels`` — the rule tables (metric, threshold, max points; level, min score),
-  see :func:`pci.explain.load_metrics`
+  see :mod:`pci.rules`
 * ``analyst_copy_info`` — one row: when the copy was taken, from which warehouse, its months
 * ``analyst_copy_months`` — which publication each month of the copy holds (when the
   warehouse records publications); a refresh rewrites only the months whose latest
@@ -479,7 +479,7 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
                 published: dict | None) -> None:
     """Write the copy's tables into ``alias``: all of them (``months`` None), or
     only the rows of ``months`` plus the small tables (one transaction)."""
-    from pci.explain import load_levels, load_metrics  # the rule tables
+    from pci import rules  # noqa: PLC0415 - the rule tables, read from the seeds
 
     s = f"{_q(src)}.main"
     if months is None:
@@ -514,10 +514,10 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
                     f"label VARCHAR, unit VARCHAR, threshold DECIMAL(18,4), max_points INTEGER)")
         con.executemany(f"INSERT INTO {alias}.main.pci_metrics VALUES (?, ?, ?, ?, ?, ?)",
                         [[m.key, m.number, m.label, m.unit, m.threshold, int(m.max_points)]
-                         for m in load_metrics()])
+                         for m in rules.metrics()])
         con.execute(f"CREATE TABLE {alias}.main.pci_levels (level VARCHAR, min_score DECIMAL(5,2))")
         con.executemany(f"INSERT INTO {alias}.main.pci_levels VALUES (?, ?)",
-                        [[lv.name, lv.min_score] for lv in load_levels()])
+                        [[lv.name, lv.min_score] for lv in rules.levels()])
         # the score months: those with rows, and those published with no partner rows
         months_sql = f"SELECT score_month FROM {s}.{SCORES}"
         if _exists(con, src, "main", PUBLICATIONS):

@@ -24,14 +24,12 @@ for, so that "1 consultant of 5" (0.2) and "$6,000 of $30,000" (0.2) weigh the
 same. The cheapest candidate is shown (ties: fewer metrics, then the metric
 order 1…6); its gaps are listed cheapest first, each with the score reached
 so far. MAU growth cannot be improved when it is not eligible (baseline below
-50): a level that the other five metrics cannot reach is reported as out of
-reach for the month.
+the seed's ``mau_growth_min_baseline``): a level that the other five metrics
+cannot reach is reported as out of reach for the month.
 
-**The rule table.** Thresholds and maximum points come from the dbt seeds
-``seeds/pci_metrics.csv`` and ``seeds/pci_levels.csv`` when the files are there,
-else from :data:`BUILTIN_METRICS` / :data:`BUILTIN_LEVELS` below, the copy of
-pci-rules.md ("Points", [D-3], [D-4]) kept in this one place. The tools never
-read the ``pci_build`` schema.
+**The rule table.** Thresholds, maximum points, the level bands and the MAU
+baseline come from the dbt seeds through :mod:`pci.rules` (pci-rules.md,
+"Points", [D-3], [D-4]). The tools never read the ``pci_build`` schema.
 
 A month published with no partners (its partners export held none: its latest
 publication in ``pci_score_publications`` has ``row_count`` 0) is said to be so,
@@ -47,108 +45,46 @@ such warehouse); 4 the warehouse is being written and has no analyst copy yet.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from pci import rules
 from pci.analyst_copy import (EXIT_REFUSED, EXIT_USAGE, Mart, MartUnavailable,
                               MonthNotPublished, read_mart, stale_warning)
 from pci.contract import format_month, parse_month
+from pci.rules import Level, Metric
 from pci.terminal import for_terminal
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str            # as in pci_metric_contributions.metric
-    number: int
-    label: str
-    unit: str
-    threshold: Decimal
-    max_points: Decimal
-    value_column: str   # column of pci_monthly_scores holding the value
-    singular: str       # how one unit of a gap is named
-    plural: str
-
-    @property
-    def points_column(self) -> str:
-        return f"points_{self.key}"
-
-    def units(self, n) -> str:
-        """'2 more functional consultants', '$6,000 more net new revenue'."""
-        if self.key == "net_new_revenue":
-            return f"${n:,.0f} more net new revenue"
-        if self.key == "mau_growth":
-            return f"{n:,} more monthly active {'user' if n == 1 else 'users'}"
-        return f"{n:,} more {self.singular if n == 1 else self.plural}"
-
-
-#: pci-rules.md, "Points" (the threshold of developers is 2 [D-4])
-BUILTIN_METRICS: tuple[Metric, ...] = (
-    Metric("net_new_revenue", 1, "Net new revenue", "USD", Decimal("30000"), Decimal(10),
-           "net_new_revenue_usd", "US dollar", "US dollars"),
-    Metric("net_customer_adds", 2, "Net customer adds", "customers", Decimal("10"), Decimal(10),
-           "net_customer_adds", "net customer add", "net customer adds"),
-    Metric("functional_consultants", 3, "Functional consultants", "people", Decimal("5"),
-           Decimal(30), "functional_consultants", "functional consultant", "functional consultants"),
-    Metric("developers", 4, "Developers", "people", Decimal("2"), Decimal(5), "developers",
-           "developer", "developers"),
-    Metric("new_deployments", 5, "New deployments", "tenants", Decimal("10"), Decimal(20),
-           "new_deployments", "new deployment (production tenant)",
-           "new deployments (production tenants)"),
-    Metric("mau_growth", 6, "Monthly active user growth", "ratio", Decimal("0.35"), Decimal(25),
-           "mau_growth", "monthly active user", "monthly active users"),
-)
-#: minimum score of each level, highest first [D-3]
-BUILTIN_LEVELS: tuple[tuple[str, Decimal], ...] = (
-    ("gold", Decimal(80)), ("silver", Decimal(60)), ("none", Decimal(0)))
+#: the rule tables, read from the seeds (the names the report and the tests import)
+load_metrics = rules.metrics
+load_levels = rules.levels
 #: below this MAU baseline the growth metric is not eligible (pci-rules.md, metric 6)
-MAU_MIN_BASELINE = 50
+MAU_MIN_BASELINE = rules.MAU_GROWTH_MIN_BASELINE
 
 
-@dataclass(frozen=True)
-class Level:
-    name: str
-    min_score: Decimal
+#: how one unit added to a metric is named, singular and plural (the gaps to the next level)
+UNIT_NAMES = {
+    "net_new_revenue": ("US dollar", "US dollars"),
+    "net_customer_adds": ("net customer add", "net customer adds"),
+    "functional_consultants": ("functional consultant", "functional consultants"),
+    "developers": ("developer", "developers"),
+    "new_deployments": ("new deployment (production tenant)",
+                        "new deployments (production tenants)"),
+    "mau_growth": ("monthly active user", "monthly active users"),
+}
 
 
-def load_metrics(seeds: Path = SEEDS) -> list[Metric]:
-    """The six metrics, thresholds and max points from ``seeds/pci_metrics.csv`` if present."""
-    path = Path(seeds) / "pci_metrics.csv"
-    metrics = {m.key: m for m in BUILTIN_METRICS}
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
-        need = {"metric", "threshold", "max_points"}
-        if rows and not need <= set(rows[0]):
-            raise ValueError(f"{path}: columns {sorted(need - set(rows[0]))} missing")
-        keys = {r["metric"] for r in rows}
-        if keys != set(metrics):
-            raise ValueError(f"{path}: metrics {sorted(keys)} differ from {sorted(metrics)}")
-        for r in rows:
-            m = metrics[r["metric"]]
-            metrics[m.key] = replace(
-                m, threshold=Decimal(r["threshold"]), max_points=Decimal(r["max_points"]),
-                label=r.get("label") or m.label, unit=r.get("unit") or m.unit,
-                number=int(r.get("metric_number") or m.number))
-    return sorted(metrics.values(), key=lambda m: m.number)
-
-
-def load_levels(seeds: Path = SEEDS) -> list[Level]:
-    """Levels, highest minimum score first, from ``seeds/pci_levels.csv`` if present."""
-    path = Path(seeds) / "pci_levels.csv"
-    if path.is_file():
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            levels = [Level(r["level"], Decimal(r["min_score"])) for r in csv.DictReader(fh)]
-    else:
-        levels = [Level(n, s) for n, s in BUILTIN_LEVELS]
-    return sorted(levels, key=lambda lv: lv.min_score, reverse=True)
+def unit_text(metric: Metric, n) -> str:
+    """'2 more functional consultants', '$6,000 more net new revenue'."""
+    if metric.key == "net_new_revenue":
+        return f"${n:,.0f} more net new revenue"
+    singular, plural = UNIT_NAMES.get(metric.key, (metric.unit, metric.unit))
+    return f"{n:,} more {singular if n == 1 else plural}"
 
 
 def round_points(x: Decimal) -> Decimal:
@@ -161,13 +97,6 @@ def points_for(metric: Metric, value) -> Decimal:
         return Decimal("0.00")
     v = max(Decimal(str(value)), Decimal(0))
     return round_points(metric.max_points * min(v / metric.threshold, Decimal(1)))
-
-
-def level_for(score: Decimal, levels: list[Level]) -> Level:
-    for lv in levels:
-        if score >= lv.min_score:
-            return lv
-    return levels[-1]
 
 
 # --------------------------------------------------------------------------- gaps
@@ -261,7 +190,7 @@ def gap_cost(g: Gap) -> Decimal:
 def next_level(row: dict, metrics: list[Metric], levels: list[Level]) -> NextLevel:
     """The cheapest set of gaps that lifts ``row`` (a pci_monthly_scores row) to the next level."""
     score = Decimal(str(row["pci_score"]))
-    current = level_for(score, levels)
+    current = rules.level_of(score, levels)
     higher = [lv for lv in levels if lv.min_score > score]
     if not higher:
         return NextLevel(None, note=f"already at the top level ({current.name})")
@@ -601,7 +530,7 @@ def render(card: Scorecard, console) -> None:
         running += g.gain
         last = i == len(nxt.gaps) - 1
         reach = f"{running:.2f} ({nxt.level.name})" if last else f"{running:.2f}"
-        console.print(T(f"  {g.metric.units(g.units)}: +{g.gain:.2f} points → {reach}"))
+        console.print(T(f"  {unit_text(g.metric, g.units)}: +{g.gain:.2f} points → {reach}"))
     console.print("[dim]  cheapest first; effort = added units / threshold of the metric[/dim]")
 
 

@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from pci import rules
 from pci.analyst_copy import (EXIT_USAGE, Mart, MartUnavailable,
                               MonthNotPublished, read_mart, stale_warning)
 from pci.contract import add_months, format_month, parse_month
-from pci.explain import Level, Metric, empty_month_message, load_levels, load_metrics
+from pci.explain import empty_month_message
+from pci.rules import Level, Metric
 from pci.terminal import for_terminal
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "report.html"
@@ -335,8 +337,9 @@ def render(partners: list[Partner], month: dt.date, prev_month: dt.date, have_pr
                 f"{complete} with a complete 13-month window.")
     if empty:
         subtitle = f"No partners scored for {format_month(month)}: it is published with no partners."
+    bands = ", ".join(f"{lv.name} ≥ {lv.min_score:g}" for lv in levels if lv.min_score > 0)
     footer = (f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from {e(source)}. "
-              "Points: max_points × min(value / threshold, 1); gold ≥ 80, silver ≥ 60.")
+              f"Points: max_points × min(value / threshold, 1); {e(bands)}.")
     return string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         month=format_month(month), previous=format_month(prev_month), subtitle=e(subtitle),
         banner=banner_html(stale, empty),
@@ -366,7 +369,7 @@ def write_report_for(mart: Mart, month: dt.date, out_dir: Path) -> Written:
     partners, prev_month, have_prev, gone = load(mart, month)
     stale = stale_warning(mart)
     empty = empty_month_message(mart, month) if not partners else None
-    page = render(partners, month, prev_month, have_prev, gone, load_metrics(), load_levels(),
+    page = render(partners, month, prev_month, have_prev, gone, rules.metrics(), rules.levels(),
                   f"{mart.kind} {mart.path.name}", stale, empty)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,10 @@ one :class:`Report`:
   with ``.`` and at most 6 digits after it) within the contract's bounds
   (amounts below 10^10 in absolute value, counts below 10^12);
 * the rules of section 3 that concern one file, as Great Expectations suites
-  kept in ``expectations/<file>.json`` (:func:`run_suites`), run on the pandas
-  engine over the typed rows;
+  kept in ``expectations/<file>.json`` (:func:`run_suites`), each run by its
+  Checkpoint on the pandas engine over the typed rows; when one fails, its
+  Data Docs are written to ``<warehouse dir>/data_docs/`` and the report links
+  them (``data_docs`` in the JSON, a ``data docs:`` line in the text);
 * the rules across files (:func:`cross_file_checks`), in DuckDB SQL.
 
 Examples of offending rows carry ``line``, the line of the CSV file (the
@@ -45,6 +47,11 @@ log = logging.getLogger(__name__)
 
 #: the GX suites of the ten export files, one JSON file each
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+#: where the Data Docs of failed GX validations are written, beside the warehouse
+DATA_DOCS_DIR = "data_docs"
+_DOCS_SITE = "pci"  # the GX name of that site
+_DOCS_RESULTS = "pci_docs_results"  # the failed results it shows, kept in <site>/results/
+_DOCS_SUITES = "pci_docs_suites"  # and their suites, in <site>/suites/
 #: how many offending rows a violation shows
 MAX_EXAMPLES = 5
 #: the column holding a row's line number in the staged tables
@@ -61,6 +68,17 @@ LINK_RULE = "the file is a link to a path outside the landing folder; it was not
 
 
 @dataclass
+class DataDocs:
+    """Where the Data Docs of a failed validation were written (``file://`` URLs)."""
+
+    index: str  # the site's index page: every failed validation, newest first
+    pages: dict[str, str] = field(default_factory=dict)  # file or suite -> the page of its result
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "pages": dict(self.pages)}
+
+
+@dataclass
 class Violation:
     """One broken rule: where, which rule, how many rows, a few of them."""
 
@@ -71,6 +89,9 @@ class Violation:
     rule: str = ""  # the rule in words
     check: str = ""  # "manifest", "link", "format", "type", "bounds", the GX expectation type,
     # or "cross-file"
+    #: a violation found by a GX suite: the Data Docs of the run (not part of the violation's
+    #: format: the report links them once, see :attr:`Report.data_docs`)
+    data_docs: DataDocs | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         # the one place where what a report quotes is made safe: JSON-friendly
@@ -105,14 +126,25 @@ class Report:
     def ok(self) -> bool:
         return not self.violations
 
+    @property
+    def data_docs(self) -> DataDocs | None:
+        """The Data Docs written for the violations found by GX suites (None: none written)."""
+        docs = [v.data_docs for v in self.violations if v.data_docs is not None]
+        if not docs:
+            return None
+        return DataDocs(docs[0].index, {k: u for d in docs for k, u in d.pages.items()})
+
     def to_dict(self) -> dict:
+        docs = self.data_docs
         return {
             "export_month": self.month,
             "folder": self.folder,
             "status": "passed" if self.ok else "failed",
             "violation_count": len(self.violations),
-            "violations": [asdict(v) for v in self.violations],
+            "violations": [{k: x for k, x in asdict(v).items() if k != "data_docs"}
+                           for v in self.violations],
             "warnings": list(self.warnings),
+            "data_docs": docs.as_dict() if docs else None,
         }
 
     def write_json(self, path: Path) -> Path:
@@ -135,6 +167,8 @@ class Report:
                  f"{n} violation{'s' if n != 1 else ''} (file | column or rule | rule: rows)"]
         lines += [v.format() for v in self.violations]
         lines += [f"warning: {w}" for w in self.warnings]
+        if self.data_docs:
+            lines.append(f"data docs: {self.data_docs.index}")
         return "\n".join(lines)
 
 
@@ -618,45 +652,146 @@ def build_suite(data: dict, source: str = "<suite>"):
     return suite
 
 
+def data_docs_dir(con) -> Path | None:
+    """``<warehouse dir>/data_docs``, beside the DuckDB file ``con`` is connected to
+    (None for an in-memory database)."""
+    path = con.execute("SELECT path FROM duckdb_databases() "
+                       "WHERE database_name = current_database()").fetchall()
+    return Path(path[0][0]).resolve().parent / DATA_DOCS_DIR if path and path[0][0] else None
+
+
 class _GX:
-    """One ephemeral GX context per process, with the ten suites loaded."""
+    """The process's one GX context (ephemeral: nothing of GX is kept between runs
+    but the Data Docs), created on first use and shared by landing and the mart
+    audit (:mod:`pci.mart_validation`).
+
+    Each suite is run by its own Checkpoint, over a pandas dataframe asset. The
+    ten landing suites are loaded when the context is made; :meth:`checkpoint`
+    adds further ones once. Data Docs are written by :meth:`write_docs`, once a
+    run and for the failed results only (building the site costs a few tenths
+    of a second: its static files, pages and index), so a landing or an audit
+    that passes writes nothing.
+    """
 
     _instance: "_GX | None" = None
 
     def __init__(self, directory: Path):
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import (DataContextConfig,
+                                                                 InMemoryStoreBackendDefaults,
+                                                                 ProgressBarsConfig)
 
+        # GX logs routine steps at INFO: they are not the pipeline's output
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         self.directory = directory
-        self.context = gx.get_context(mode="ephemeral")
-        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        self.datasource = self.context.data_sources.add_pandas("pci_landing")
-        self.batch_definitions = {}
-        self.suites = {}
-        self.validations = {}
+        # in-memory stores and no docs site yet: no temporary folder is made for one
+        self.context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            progress_bars=ProgressBarsConfig(globally=False)))
+        self.datasource = self.context.data_sources.add_pandas("pci")
+        self.checkpoints: dict[str, Any] = {}
         self.columns: dict[str, list[str]] = {}
+        self._docs_dir: Path | None = None
         for f in FILES:
             data = load_suite_json(f.name, directory)
             suite = build_suite(data, str(Path(directory) / f"{f.name}.json"))
-            suite = self.context.suites.add(suite)
             used = {c for e in data["expectations"] for c in _involved_columns(e["kwargs"])}
             unknown = sorted(used - set(f.column_names))
             if data.get("name") != f.name or unknown:
                 raise SuiteError(f"expectation suite {directory}/{f.name}.json: name "
                                  f"{data.get('name')!r}, columns not in {f.filename}: {unknown}")
             self.columns[f.name] = [c for c in f.column_names if c in used]
-            self.suites[f.name] = suite
-            asset = self.datasource.add_dataframe_asset(f.name)
-            bd = asset.add_batch_definition_whole_dataframe("whole")
-            self.batch_definitions[f.name] = bd
-            self.validations[f.name] = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=f.name, data=bd, suite=suite))
+            self.checkpoint(suite, {"result_format": "SUMMARY",
+                                    "partial_unexpected_count": MAX_EXAMPLES})
 
     @classmethod
     def get(cls, directory: Path = EXPECTATIONS_DIR) -> "_GX":
         if cls._instance is None or cls._instance.directory != directory:
             cls._instance = _GX(directory)
         return cls._instance
+
+    def checkpoint(self, suite, result_format: dict):
+        """The Checkpoint running ``suite`` over a dataframe (made on first use)."""
+        import great_expectations as gx
+
+        name = suite.name
+        if name not in self.checkpoints:
+            suite = self.context.suites.add(suite)
+            batch = self.datasource.add_dataframe_asset(name).add_batch_definition_whole_dataframe(
+                "whole")
+            validation = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=name, data=batch, suite=suite))
+            self.checkpoints[name] = self.context.checkpoints.add(gx.Checkpoint(
+                name=name, validation_definitions=[validation], result_format=result_format))
+        return self.checkpoints[name]
+
+    def run(self, name: str, df, params: dict, run_id):
+        """Run the Checkpoint of suite ``name`` over ``df``: (result identifier, result)."""
+        result = self.checkpoints[name].run(batch_parameters={"dataframe": df},
+                                            expectation_parameters=params, run_id=run_id)
+        return next(iter(result.run_results.items()))
+
+    def write_docs(self, docs_dir: Path | None, failed: list) -> DataDocs | None:
+        """Render the failed results (``[(identifier, result)]``) and their suites into the
+        Data Docs site in ``docs_dir``. A site that cannot be written is logged, never
+        raised: the validation's outcome is reported either way."""
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier)
+
+        if not failed or docs_dir is None:
+            return None
+        try:
+            self._use_docs_dir(docs_dir)
+            shown = []
+            for key, result in failed:
+                suite = ExpectationSuiteIdentifier(name=key.expectation_suite_identifier.name)
+                self.context.stores[_DOCS_RESULTS].set(key, result)
+                self.context.stores[_DOCS_SUITES].set(
+                    suite, self.checkpoints[suite.name].validation_definitions[0].suite)
+                shown += [key, suite]
+            self.context.build_data_docs(site_names=[_DOCS_SITE], resource_identifiers=shown)
+
+            def url(key=None) -> str:
+                return self.context.get_docs_sites_urls(resource_identifier=key,
+                                                        site_names=[_DOCS_SITE])[0]["site_url"]
+
+            return DataDocs(url(), {key.expectation_suite_identifier.name: url(key)
+                                    for key, _ in failed})
+        except Exception as exc:  # noqa: BLE001 - GX's store and render errors have no common base
+            log.warning("Data Docs not written to %s: %s", docs_dir, exc)
+            return None
+
+    def _use_docs_dir(self, docs_dir: Path) -> None:
+        """Point the docs site and the stores it shows at ``docs_dir`` (once per folder):
+        the failed results and their suites are kept there as JSON, so that the site
+        keeps the pages of earlier runs (GX drops a page whose source is gone)."""
+        if self._docs_dir == docs_dir:
+            return
+        for name, kind, folder in ((_DOCS_RESULTS, "ValidationResultsStore", "results"),
+                                   (_DOCS_SUITES, "ExpectationsStore", "suites")):
+            self.context.add_store(name, {
+                "class_name": kind,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(docs_dir / folder)}})
+        site = {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(docs_dir)},
+                "site_section_builders": {"expectations": {"source_store_name": _DOCS_SUITES},
+                                          "validations": {"source_store_name": _DOCS_RESULTS},
+                                          "profiling": "None"}}
+        if _DOCS_SITE in self.context.list_data_docs_sites():
+            self.context.update_data_docs_site(_DOCS_SITE, site)
+        else:
+            self.context.add_data_docs_site(_DOCS_SITE, site)
+        self._docs_dir = docs_dir
+
+
+def run_id(kind: str, month: dt.date):
+    """The GX run of ``kind`` ("landing", "audit") for ``month``: its name in the Data Docs."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=f"{kind}-{format_month(month)}",
+                         run_time=dt.datetime.now(dt.timezone.utc))
 
 
 def _pandas_frame(con, f: ExportFile, table: str, columns: list[str]):
@@ -694,23 +829,27 @@ def _involved_columns(kwargs: dict) -> list[str]:
 
 def run_suites(con, tables: dict[str, str], month: dt.date,
                directory: Path = EXPECTATIONS_DIR) -> list[Violation]:
-    """Run each file's GX suite over its staged typed table (``tables``: file name -> SQL table).
+    """Run each file's GX suite, through its Checkpoint, over its staged typed table
+    (``tables``: file name -> SQL table).
 
     Suite parameters: ``month_start`` and ``month_end`` (first and last day
-    of the export month).
+    of the export month). When a suite fails, the Data Docs of the failed
+    results are written beside the warehouse (:func:`data_docs_dir`) and each
+    of its violations carries them (``data_docs``; the report links them).
     """
     import pandas as pd
 
     gxs = _GX.get(directory)
     params = {"month_start": pd.Timestamp(month), "month_end": pd.Timestamp(end_of_month(month))}
-    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
+    run = run_id("landing", month)
     viol: list[Violation] = []
+    failed = []  # (identifier, result) of the suites that failed
     for f in FILES:
         table = tables[f.name]
         df = _pandas_frame(con, f, table, gxs.columns[f.name])
-        res = gxs.validations[f.name].run(batch_parameters={"dataframe": df},
-                                          expectation_parameters=params,
-                                          result_format=result_format)
+        key, res = gxs.run(f.name, df, params, run)
+        if not res.success:
+            failed.append((key, res))
         for r in res.results:
             if r.success:
                 continue
@@ -746,6 +885,11 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
             viol.append(Violation(f.filename, where, count or len(examples), examples, rule,
                                   cfg.type))
         del df
+    docs = gxs.write_docs(data_docs_dir(con), failed)
+    if docs is not None:
+        docs.pages = {FILES_BY_NAME[name].filename: url for name, url in docs.pages.items()}
+        for v in viol:
+            v.data_docs = docs
     return viol
 
 

@@ -20,9 +20,9 @@ import pytest
 
 from pci.cli import main
 from pci.contract import FILES, FILES_BY_NAME, MANIFEST
-from pci.landing import (LandResult, NotReady, ValidationFailed, land_month, landed_months,
-                         needs_landing, report_path)
+from pci.landing import LandResult, NotReady, ValidationFailed, land_month, needs_landing, report_path
 from pci.locking import WarehouseBusy
+from pci.warehouse import landed_months
 from pci import validation
 from tests.support.exports import (minimal_valid_tables, write_csv, write_export,
                                    write_manifest)
@@ -663,6 +663,44 @@ def test_every_suite_loads_completely():
         data = validation.load_suite_json(f.name)
         suite = validation.build_suite(data, f.name)
         assert len(suite.expectations) == len(data["expectations"])
+
+
+def test_a_failed_suite_writes_data_docs_and_the_report_links_them(paths, capsys, monkeypatch):
+    landing, wh = paths
+    docs = wh.parent / "data_docs"
+    land_tables(paths)
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 0 and json.loads(report_path(wh, M).read_text())["data_docs"] is None
+    assert not docs.exists()  # a landing that passes writes none
+
+    land_tables(paths, both(setv("billing_lines", 2, "amount_usd", "-100.25"),
+                            setv("mau_snapshots", 1, "monthly_active_users", -5)))
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 1, err
+    report = json.loads(report_path(wh, M).read_text())
+    # the violations keep their format; the report links the run's Data Docs
+    assert all(set(v) == {"file", "column_or_rule", "count", "examples", "rule", "check"}
+               for v in report["violations"])
+    assert report["data_docs"]["index"] == (docs / "index.html").as_uri()
+    pages = report["data_docs"]["pages"]
+    assert set(pages) == {"billing_lines.csv", "mau_snapshots.csv"}
+    for url in pages.values():
+        page = Path(url.removeprefix("file://"))
+        assert page.is_file() and "landing-2021-08" in url
+        assert page.relative_to(docs).as_posix() in (docs / "index.html").read_text()
+    assert f"data docs: {(docs / 'index.html').as_uri()}" in err
+
+    # a later run (another process: a new GX context) keeps the earlier pages
+    monkeypatch.setattr(validation._GX, "_instance", None)
+    land_tables(paths, setv("seat_snapshots", 0, "paid_seats", -1))
+    rc, out, err = run_land(paths, capsys)
+    assert rc == 1, err
+    later = json.loads(report_path(wh, M).read_text())["data_docs"]["pages"]
+    assert set(later) == {"seat_snapshots.csv"}
+    index = (docs / "index.html").read_text()
+    for url in [*pages.values(), *later.values()]:
+        page = Path(url.removeprefix("file://"))
+        assert page.is_file() and page.relative_to(docs).as_posix() in index
 
 
 def test_misspelled_expectation_is_an_error():
