@@ -38,6 +38,28 @@ EXIT_ENVIRONMENT = 6
 EXIT_DAMAGED = 7
 
 
+class Refusal(Exception):
+    """The inputs at hand cannot be published, and running again will not change
+    that (an invalid export, a month not scorable, a failed dbt test or audit, rows
+    changed after the audit): exit 1, not retried. ``report`` explains it (text, or
+    a report object whose ``str()`` is its text); nothing of the month was published.
+    The steps' own refusals subclass it."""
+
+    exit_status = EXIT_REFUSED
+    retryable = False
+
+    def __init__(self, report, message: str | None = None):
+        self.report = report
+        super().__init__(message if message is not None else str(report))
+
+
+class NotReady(Exception):
+    """An export folder has no ``_manifest.json`` yet: not an error, wait (exit 3)."""
+
+    exit_status = EXIT_NOT_READY
+    retryable = True
+
+
 class PipelineFault(Exception):
     """A failure of the machine or of the warehouse file, not of the data."""
 

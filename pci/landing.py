@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pci import errors
 from pci import validation as v
 from pci.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW_SCHEMA,
                           ensure_raw_schema, format_month, parse_month)
@@ -54,7 +55,7 @@ from pci.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_U
 from pci.locking import WarehouseBusy, WarehouseLock
 from pci.publish import mark_stale
 from pci.terminal import for_terminal
-from pci.warehouse import check_before_writing, classify, connect, landed_months, table_exists
+from pci.warehouse import check_before_writing, classify, connect, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ _STAGE = "_land_{}"  # staged typed table of a file (temporary)
 _STAGE_TEXT = "_land_text_{}"  # the file as read, every column VARCHAR (temporary)
 
 
-class NotReady(Exception):
+class NotReady(errors.NotReady):
     """The export folder has no ``_manifest.json`` yet (or does not exist)."""
 
     def __init__(self, folder: Path):
@@ -75,13 +76,13 @@ class NotReady(Exception):
                          f"(the export is still being written); nothing was landed")
 
 
-class ValidationFailed(Exception):
-    """The export broke the contract; ``.report`` says how. Nothing was loaded."""
+class ValidationFailed(errors.Refusal):
+    """The export broke the contract; ``.report`` (a :class:`pci.validation.Report`)
+    says how. Nothing was loaded."""
 
     def __init__(self, report: v.Report, report_path: Path | None = None):
-        self.report = report
         self.report_path = report_path
-        super().__init__(report.format_text())
+        super().__init__(report, report.format_text())
 
 
 @dataclass

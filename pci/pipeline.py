@@ -34,11 +34,8 @@ from pathlib import Path
 from pci.contract import (BUILD_SCHEMA, LOADS_TABLE, MANIFEST, MONTH_RE, RAW_SCHEMA, add_months,
                           format_month, month_range, parse_month)
 from pci.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_STALE, EXIT_USAGE,
-                        EnvironmentFault, PipelineFault, WarehouseDamaged)
-from pci.landing import ValidationFailed
+                        EnvironmentFault, PipelineFault, Refusal, WarehouseDamaged)
 from pci.locking import WarehouseBusy, WarehouseLock
-from pci.publish import PublishError
-from pci.scoring import BuildFailed, NotScorable
 from pci.terminal import for_terminal
 from pci.warehouse import check_before_writing, classify, connect, table_exists
 
@@ -54,56 +51,47 @@ BUILD_STATE = "pci_build_state"  # table in pci_build: which months the last bui
 
 # --------------------------------------------------------------------------- errors
 
-class MonthRefused(RuntimeError):
-    """A month cannot be published with the inputs at hand (not retried)."""
+class MonthRefused(Refusal):
+    """A month cannot be published with the inputs at hand (not retried): a refusal
+    of one of its steps, named with the step and the month."""
 
     def __init__(self, step: str, month: date, report: str):
-        self.step, self.month, self.report = step, month, report
-        super().__init__(f"{format_month(month)} refused at {step}:\n{report}")
+        self.step, self.month = step, month
+        super().__init__(report, f"{format_month(month)} refused at {step}:\n{report}")
 
 
 class AuditFailed(MonthRefused):
-    pass
-
-
-#: failures that a retry cannot fix: bad inputs, a month not scorable, a failed dbt
-#: test or audit, rows changed after the audit
-REFUSALS: tuple[type, ...] = (MonthRefused, ValidationFailed, NotScorable, BuildFailed, PublishError)
+    """The built month broke a check of the audit."""
 
 
 def as_fault(exc: BaseException, warehouse: Path | None = None) -> BaseException:
     """``exc`` as the failure it stands for: an error of the machine or of the
-    warehouse file (a full disk, a read-only folder, DuckDB's lock held by another
-    process, a damaged file), also when dbt reported it as a failed node, becomes
-    its :mod:`pci.errors` type or :class:`WarehouseBusy`; anything else is returned
-    as it is. Validation and audit reports are never read for such text (a value
-    in an export may say anything)."""
-    if isinstance(exc, (PipelineFault, WarehouseBusy, MonthRefused, ValidationFailed, NotScorable)):
+    warehouse file met anywhere (an ``OSError``, a DuckDB or SQLite error: a full
+    disk, a read-only folder, DuckDB's lock held by another process, a damaged file)
+    becomes its :mod:`pci.errors` type or :class:`WarehouseBusy`; refusals and the
+    faults already named are returned as they are, and so is anything else.
+    Validation and audit reports are never read for such text (a value in an
+    export may say anything)."""
+    if isinstance(exc, (Refusal, PipelineFault, WarehouseBusy)):
         return exc
     return classify(exc, warehouse) or exc
 
 
 def is_refusal(exc: BaseException) -> bool:
     """True for failures that a retry cannot fix (bad inputs, failed tests or audit)."""
-    return isinstance(exc, REFUSALS) and as_fault(exc) is exc
+    return isinstance(exc, Refusal)
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether Airflow should retry a task that raised ``exc``: not for refusals
     and a damaged warehouse; yes for a busy warehouse, a full disk, I/O errors."""
     exc = as_fault(exc)
-    if is_refusal(exc):
-        return False
-    return exc.retryable if isinstance(exc, PipelineFault) else True
+    return exc.retryable if isinstance(exc, (Refusal, PipelineFault)) else True
 
 
-def refusal_report(exc: BaseException) -> str:
+def refusal_report(exc: Refusal) -> str:
     """The text that explains a refusal: the validation or audit report."""
-    if isinstance(exc, MonthRefused):
-        return exc.report
-    if isinstance(exc, ValidationFailed):
-        return exc.report.format_text()
-    return str(exc)
+    return str(exc.report)
 
 
 # --------------------------------------------------------------------------- settings

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 from pci.contract import BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month, month_range
+from pci.errors import Refusal
 
 #: the contract's columns of pci_monthly_scores, in order (raw-exports.md, section 4)
 SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -80,7 +81,7 @@ SCORE_NAMES = tuple(c for c, _ in SCORE_COLUMNS)
 CONTRIBUTION_NAMES = tuple(c for c, _ in CONTRIBUTION_COLUMNS)
 
 
-class PublishError(RuntimeError):
+class PublishError(Refusal):
     """The month cannot be published (nothing was changed)."""
 
 

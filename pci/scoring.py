@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pci.contract import (BUILD_SCHEMA, add_months, format_month,
                           month_range, parse_month)
-from pci.errors import EXIT_BUSY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault
+from pci.errors import EXIT_BUSY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault, Refusal
 from pci.warehouse import classify, connect, landed_months, table_exists
 
 #: repository root: the dbt project and profile live here
@@ -39,12 +39,14 @@ SCORES_MODEL = "pci_monthly_scores"
 CONTRIBUTIONS_MODEL = "pci_metric_contributions"
 
 
-class NotScorable(RuntimeError):
+class NotScorable(Refusal):
     """A month of the requested range cannot be scored."""
 
 
-class BuildFailed(RuntimeError):
-    """``dbt build`` did not succeed; ``failures`` lists the failed nodes."""
+class BuildFailed(Refusal):
+    """``dbt build`` did not succeed: a model or a test failed; ``failures`` lists the
+    failed nodes. (A build that failed for a fault of the machine or of the file, a
+    full disk or a lock held elsewhere, raises that fault instead.)"""
 
     def __init__(self, message: str, failures: list[str]):
         super().__init__(message)
@@ -251,10 +253,14 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             failures = [f"dbt: {result.exception}"]
         shown = "\n  ".join(failures[:20]) or "dbt reported failure without node results"
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
-        raise BuildFailed(
+        failed = BuildFailed(
             f"dbt build for {format_month(first)}..{format_month(last)} failed "
             f"({len(failures)} node(s)):\n  {shown}{more}\n"
             f"dbt log: {target / 'logs' / 'dbt.log'}", failures)
+        fault = classify(failed, warehouse)  # a full disk, a lock held elsewhere: not a refusal
+        if fault is not None:
+            raise fault from failed
+        raise failed
 
     parsed_for.write_text(fingerprint + "\n", encoding="utf-8")
     out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target,
