@@ -58,6 +58,7 @@ import duckdb
 
 from pci.contract import format_month
 from pci.errors import EXIT_ENVIRONMENT
+from pci.warehouse import quote_identifier, quote_literal, table_exists
 
 COPY_DIR = "analyst"
 SCORES = "pci_monthly_scores"
@@ -88,24 +89,13 @@ def copy_path(warehouse: Path) -> Path:
     return warehouse.parent / COPY_DIR / warehouse.name
 
 
-def _exists(con, catalog: str, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_catalog = ? AND table_schema = ? AND table_name = ?",
-        [catalog, schema, table]).fetchall()[0][0])
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _published_months(con, src: str) -> dict | None:
     """score_month -> the id of its latest publication; None without publication records."""
-    if not _exists(con, src, "main", PUBLICATIONS):
+    if not table_exists(con, "main", PUBLICATIONS, src):
         return None
     return dict(con.execute(
         f"SELECT score_month, arg_max(publication_id, published_at) "
-        f"FROM {_q(src)}.main.{PUBLICATIONS} GROUP BY score_month").fetchall())
+        f"FROM {quote_identifier(src)}.main.{PUBLICATIONS} GROUP BY score_month").fetchall())
 
 
 def _months_to_copy(con, alias: str, published: dict) -> list | None:
@@ -113,7 +103,7 @@ def _months_to_copy(con, alias: str, published: dict) -> list | None:
     warehouse's publications (changed, new or withdrawn); None when the previous
     copy does not say which publication each month holds (copy it all)."""
     for table in (MONTHS, SCORES, CONTRIBUTIONS):
-        if not _exists(con, alias, "main", table):
+        if not table_exists(con, "main", table, alias):
             return None
     copied = dict(con.execute(f"SELECT score_month, publication_id FROM {alias}.main.{MONTHS}").fetchall())
     return sorted(m for m in set(published) | set(copied) if published.get(m) != copied.get(m))
@@ -175,7 +165,7 @@ def _refresh(con, warehouse: Path) -> list | None:
     target = copy_path(warehouse)
     target.parent.mkdir(parents=True, exist_ok=True)
     src = con.execute("SELECT current_database()").fetchall()[0][0]
-    if not _exists(con, src, "main", SCORES):
+    if not table_exists(con, "main", SCORES, src):
         raise MartUnavailable(f"{warehouse}: main.{SCORES} does not exist: nothing is published yet")
     token = uuid.uuid4().hex[:12]
     tmp = target.parent / f".{target.name}.{token}.tmp"
@@ -187,7 +177,7 @@ def _refresh(con, warehouse: Path) -> list | None:
         if published is not None and target.is_file():
             shutil.copyfile(target, tmp)
             try:
-                con.execute(f"ATTACH {_sql_str(str(tmp))} AS {alias} (READ_WRITE)")
+                con.execute(f"ATTACH {quote_literal(str(tmp))} AS {alias} (READ_WRITE)")
                 attached = True
             except duckdb.Error as exc:
                 if _disk_full(exc):
@@ -200,7 +190,7 @@ def _refresh(con, warehouse: Path) -> list | None:
                     attached = False
                     _unlink(tmp)
         if not attached:
-            con.execute(f"ATTACH {_sql_str(str(tmp))} AS {alias} (READ_WRITE)")
+            con.execute(f"ATTACH {quote_literal(str(tmp))} AS {alias} (READ_WRITE)")
             attached = True
         _write_copy(con, src, alias, warehouse, months, published)
         con.execute(f"DETACH {alias}")
@@ -354,15 +344,15 @@ def _copy_state(con, target: Path) -> tuple[str | None, dict]:
         return None, {}
     alias = f"pci_analyst_copy_read_{uuid.uuid4().hex[:8]}"
     try:
-        con.execute(f"ATTACH {_sql_str(str(target))} AS {alias} (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(target))} AS {alias} (READ_ONLY)")
     except duckdb.Error:
         return None, {}
     try:
         taken, held = None, {}
-        if _exists(con, alias, "main", INFO):
+        if table_exists(con, "main", INFO, alias):
             rows = con.execute(f"SELECT copied_at FROM {alias}.main.{INFO}").fetchall()
             taken = f"{rows[0][0]:%Y-%m-%d %H:%M} UTC" if rows and rows[0][0] else None
-        if _exists(con, alias, "main", MONTHS):
+        if table_exists(con, "main", MONTHS, alias):
             held = dict(con.execute(
                 f"SELECT score_month, publication_id FROM {alias}.main.{MONTHS}").fetchall())
         return taken, held
@@ -481,11 +471,11 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
     only the rows of ``months`` plus the small tables (one transaction)."""
     from pci import rules  # noqa: PLC0415 - the rule tables, read from the seeds
 
-    s = f"{_q(src)}.main"
+    s = f"{quote_identifier(src)}.main"
     if months is None:
         con.execute(f"CREATE TABLE {alias}.main.{SCORES} AS "
                     f"SELECT * FROM {s}.{SCORES} ORDER BY score_month, partner_id")
-        if _exists(con, src, "main", CONTRIBUTIONS):
+        if table_exists(con, "main", CONTRIBUTIONS, src):
             con.execute(f"CREATE TABLE {alias}.main.{CONTRIBUTIONS} AS "
                         f"SELECT * FROM {s}.{CONTRIBUTIONS} ORDER BY score_month, partner_id, metric")
         else:  # same columns as the mart (docs/architecture.md), empty
@@ -504,11 +494,11 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
                             f"WHERE score_month IN ({listed}) ORDER BY {order}")
         for table in (PUBLICATIONS, "partners", "pci_metrics", "pci_levels", INFO, MONTHS):
             con.execute(f"DROP TABLE IF EXISTS {alias}.main.{table}")
-        if _exists(con, src, "main", PUBLICATIONS):
+        if table_exists(con, "main", PUBLICATIONS, src):
             con.execute(f"CREATE TABLE {alias}.main.{PUBLICATIONS} AS SELECT * FROM {s}.{PUBLICATIONS}")
-        if _exists(con, src, "raw", "partners"):
+        if table_exists(con, "raw", "partners", src):
             con.execute(f"CREATE TABLE {alias}.main.partners AS SELECT partner_id, partner_name, "
-                        f"country, export_month FROM {_q(src)}.raw.partners "
+                        f"country, export_month FROM {quote_identifier(src)}.raw.partners "
                         f"ORDER BY export_month, partner_id")
         con.execute(f"CREATE TABLE {alias}.main.pci_metrics (metric VARCHAR, metric_number INTEGER, "
                     f"label VARCHAR, unit VARCHAR, threshold DECIMAL(18,4), max_points INTEGER)")
@@ -520,7 +510,7 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
                         [[lv.name, lv.min_score] for lv in rules.levels()])
         # the score months: those with rows, and those published with no partner rows
         months_sql = f"SELECT score_month FROM {s}.{SCORES}"
-        if _exists(con, src, "main", PUBLICATIONS):
+        if table_exists(con, "main", PUBLICATIONS, src):
             months_sql += f" UNION SELECT score_month FROM {s}.{PUBLICATIONS}"
         con.execute(
             f"CREATE TABLE {alias}.main.{INFO} AS SELECT ?::TIMESTAMP AS copied_at, "
@@ -540,10 +530,6 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
         except duckdb.Error:
             pass
         raise
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass
@@ -566,7 +552,7 @@ class Mart:
 
     def has_table(self, schema: str, table: str) -> bool:
         catalog = self.con.execute("SELECT current_database()").fetchall()[0][0]
-        return _exists(self.con, catalog, schema, table)
+        return table_exists(self.con, schema, table, catalog)
 
     def partner_names(self, month: dt.date) -> dict[str, str]:
         """partner_id -> partner_name as of the latest export up to ``month`` ({} if unknown)."""

@@ -55,7 +55,7 @@ from pci.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_U
 from pci.locking import WarehouseBusy, WarehouseLock
 from pci.publish import mark_stale
 from pci.terminal import for_terminal
-from pci.warehouse import check_before_writing, classify, connect, table_exists
+from pci.warehouse import check_before_writing, classify, connect, quote_literal, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,6 @@ def needs_landing(landing_dir: Path, con, month: dt.date | str) -> bool:
 # --------------------------------------------------------------------------- staging
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
                 extra_columns: dict[str, list[str]], file_scan: v.FileScan | None = None) -> bool:
     """Read one CSV into a temp table of text columns; False when its format is broken."""
@@ -203,7 +199,7 @@ def _stage_file(con, folder: Path, f, report: v.Report, counts: dict[str, int],
     pick = ", ".join(f'c{header.index(c.name)} AS "{c.name}"' for c in f.columns)
     try:
         con.execute(
-            f"CREATE TEMP TABLE {text} AS SELECT {pick} FROM read_csv({_sql_str(str(path))}, "
+            f"CREATE TEMP TABLE {text} AS SELECT {pick} FROM read_csv({quote_literal(str(path))}, "
             f"columns = {cols}, header = true, auto_detect = false, delim = ',', quote = '\"', "
             f"escape = '\"', encoding = 'utf-8', store_rejects = true, "
             f"rejects_table = '{rej}', rejects_scan = '{scan}')")

@@ -33,6 +33,7 @@ from datetime import date, datetime, timezone
 
 from pci.contract import BUILD_SCHEMA, LOADS_TABLE, RAW_SCHEMA, add_months, format_month, month_range
 from pci.errors import Refusal
+from pci.warehouse import table_exists
 
 #: the contract's columns of pci_monthly_scores, in order (raw-exports.md, section 4)
 SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -151,15 +152,9 @@ def ensure_publish_schema(con) -> None:
                 f"  publication_id VARCHAR NOT NULL,\n  {_cols(SCORE_COLUMNS)})")
 
 
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table]).fetchall()[0][0])
-
-
 def input_load_ids(con, month: date) -> list[str]:
     """The current loads of the months the score of ``month`` reads (M-12 … M)."""
-    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+    if not table_exists(con, RAW_SCHEMA, LOADS_TABLE):
         return []
     rows = con.execute(
         f"SELECT load_id FROM {RAW_SCHEMA}.{LOADS_TABLE} WHERE is_current "
@@ -189,7 +184,7 @@ def fingerprint(con, month: date, schema: str = BUILD_SCHEMA) -> dict:
 
 
 def latest_publication(con, month: date) -> dict | None:
-    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+    if not table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
         return None
     rows = con.execute(
         f"SELECT publication_id, input_load_ids, scores_sha256, contributions_sha256, published_at "
@@ -203,14 +198,14 @@ def latest_publication(con, month: date) -> dict | None:
 
 
 def published_months(con) -> list[date]:
-    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+    if not table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
         return []
     return [r[0] for r in con.execute(
         f"SELECT DISTINCT score_month FROM {PUBLISH_SCHEMA}.{PUBLICATIONS} ORDER BY 1").fetchall()]
 
 
 def _current_loads_by_month(con) -> dict[date, list[str]]:
-    if not _table_exists(con, RAW_SCHEMA, LOADS_TABLE):
+    if not table_exists(con, RAW_SCHEMA, LOADS_TABLE):
         return {}
     out: dict[date, list[str]] = {}
     for m, lid in con.execute(f"SELECT export_month, load_id FROM {RAW_SCHEMA}.{LOADS_TABLE} "
@@ -223,7 +218,7 @@ def stale_months(con) -> list[date]:
     """Published months whose latest publication read loads that are no longer the
     current ones (a month of its window ``M-12 … M`` was landed again since), oldest
     first. Such a month's published scores read superseded data."""
-    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+    if not table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
         return []
     current = _current_loads_by_month(con)
     latest = con.execute(
@@ -241,7 +236,7 @@ def mark_stale(con) -> list[date]:
     """Set the ``stale`` flag of every month's latest publication to whether it reads
     superseded data (:func:`stale_months`); return those months. Called after every
     landing and publication, so that analysts see it in ``pci_score_publications``."""
-    if not _table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
+    if not table_exists(con, PUBLISH_SCHEMA, PUBLICATIONS):
         return []
     ensure_publish_schema(con)
     return _set_stale_flags(con)
@@ -266,7 +261,7 @@ def stale_later_months(con, month: date) -> list[date]:
 
 def _export_partner_count(con, month: date) -> int | None:
     """Partners in the month's current export (None when raw.partners is absent)."""
-    if not _table_exists(con, RAW_SCHEMA, "partners"):
+    if not table_exists(con, RAW_SCHEMA, "partners"):
         return None
     return con.execute(f"SELECT count(*) FROM {RAW_SCHEMA}.partners WHERE export_month = ?",
                        [month]).fetchall()[0][0]
@@ -294,7 +289,7 @@ def publish_months(con, audited_months: list[tuple[date, dict]], *,
     """
     ensure_publish_schema(con)
     for table in (SCORES, CONTRIBUTIONS):
-        if not _table_exists(con, BUILD_SCHEMA, table):
+        if not table_exists(con, BUILD_SCHEMA, table):
             raise PublishError(f"{BUILD_SCHEMA}.{table} does not exist: build the month first")
     pending = []
     con.execute("BEGIN TRANSACTION")

@@ -42,6 +42,7 @@ from typing import Any
 
 from pci.contract import (AMOUNT_TYPE, FILES, FILES_BY_NAME, MANIFEST, ExportFile, end_of_month,
                           format_month)
+from pci.warehouse import quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -546,13 +547,9 @@ def _bound_rule(c) -> str:
     return f"{c.name} is below 10^{c.digits}"
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _sub(expr: str, column: str) -> str:
     """``expr`` with its placeholder column ``v`` replaced by ``column``."""
-    return re.sub(r"\bv\b", _q(column), expr)
+    return re.sub(r"\bv\b", quote_identifier(column), expr)
 
 
 def typed_select(f: ExportFile) -> str:
@@ -561,12 +558,12 @@ def typed_select(f: ExportFile) -> str:
     The staged table holds the file's records in file order, so a record's
     line is ``rowid + 2`` (the header is line 1).
     """
-    parts = [f"rowid + 2 AS {_q(LINE_COLUMN)}"]
+    parts = [f"rowid + 2 AS {quote_identifier(LINE_COLUMN)}"]
     for c in f.columns:
         if c.duckdb_type == "VARCHAR":
-            parts.append(_q(c.name))
+            parts.append(quote_identifier(c.name))
         else:
-            parts.append(f"{_sub(_TYPE_RULES[c.duckdb_type][2], c.name)} AS {_q(c.name)}")
+            parts.append(f"{_sub(_TYPE_RULES[c.duckdb_type][2], c.name)} AS {quote_identifier(c.name)}")
     return ", ".join(parts)
 
 
@@ -578,10 +575,10 @@ def check_parse(con, f: ExportFile, table: str) -> list[Violation]:
         if c.duckdb_type == "VARCHAR":
             continue
         bad, beyond = _parse_conditions(c)
-        checks.append((c, f"({_q(c.name)} IS NOT NULL AND ({bad}))",
+        checks.append((c, f"({quote_identifier(c.name)} IS NOT NULL AND ({bad}))",
                        f"{c.name} is {_TYPE_RULES[c.duckdb_type][3]}", "type"))
         if beyond:
-            checks.append((c, f"({_q(c.name)} IS NOT NULL AND ({beyond}))", _bound_rule(c),
+            checks.append((c, f"({quote_identifier(c.name)} IS NOT NULL AND ({beyond}))", _bound_rule(c),
                            "bounds"))
     if not checks:
         return []
@@ -593,8 +590,8 @@ def check_parse(con, f: ExportFile, table: str) -> list[Violation]:
         if not n:
             continue
         show = [*[k for k in f.key if k != c.name], c.name]
-        rows = fetch_dicts(con, f"SELECT rowid + 2 AS {_q(LINE_COLUMN)}, "
-                                 f"{', '.join(_q(x) for x in show)} FROM {table} "
+        rows = fetch_dicts(con, f"SELECT rowid + 2 AS {quote_identifier(LINE_COLUMN)}, "
+                                 f"{', '.join(quote_identifier(x) for x in show)} FROM {table} "
                                  f"WHERE {cond} ORDER BY rowid LIMIT {MAX_EXAMPLES}")
         viol.append(Violation(f.filename, c.name, int(n), [_line_first(r) for r in rows],
                               rule, kind))
@@ -802,8 +799,8 @@ def _pandas_frame(con, f: ExportFile, table: str, columns: list[str]):
     """
     import pandas as pd
 
-    cols = ", ".join(_q(c) for c in columns)
-    df = con.sql(f"SELECT {cols} FROM {table} ORDER BY {_q(LINE_COLUMN)}").df()
+    cols = ", ".join(quote_identifier(c) for c in columns)
+    df = con.sql(f"SELECT {cols} FROM {table} ORDER BY {quote_identifier(LINE_COLUMN)}").df()
     for c in f.columns:
         if c.duckdb_type == "DATE" and c.name in columns:
             try:  # GX compares nanosecond datetimes vectorised, others row by row
@@ -875,9 +872,9 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
             if idx:
                 lines = sorted({int(i) + 2 for i in idx})[:MAX_EXAMPLES]
                 rows = fetch_dicts(
-                    con, f"SELECT {', '.join(_q(c) for c in show)} FROM {table} "
-                         f"WHERE {_q(LINE_COLUMN)} IN ({', '.join(str(x) for x in lines)}) "
-                         f"ORDER BY {_q(LINE_COLUMN)}")
+                    con, f"SELECT {', '.join(quote_identifier(c) for c in show)} FROM {table} "
+                         f"WHERE {quote_identifier(LINE_COLUMN)} IN ({', '.join(str(x) for x in lines)}) "
+                         f"ORDER BY {quote_identifier(LINE_COLUMN)}")
                 examples = [_line_first(x) for x in rows]
             elif result.get("partial_unexpected_list"):
                 examples = [_clean(x) if isinstance(x, dict) else {"value": _jsonable(x)}
@@ -899,7 +896,7 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
 def cross_file_checks(con, tables: dict[str, str]) -> list[Violation]:
     """Rules between files of the same export, in SQL over the staged typed tables."""
     t = tables
-    L = _q(LINE_COLUMN)
+    L = quote_identifier(LINE_COLUMN)
     checks = [
         # (file, column, rule, SQL selecting offending rows with _line first)
         ("subscriptions", "tenant_id", "tenant_id exists in tenants.csv",
