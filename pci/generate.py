@@ -46,7 +46,7 @@ of pci-rules.md for every score month whose 13-month window is complete:
 * ``silver`` (~35%): 5-6 customers before the window (some EA with an
   agreement older than a year: no revenue), 1-3 seats of products at 8-70
   USD, 0.25 new customers a month (3 adds a year), base MAU 12-22 per
-  customer growing 3.5% a month (baseline >= 60, growth above 50%),
+  customer growing 3.5% a month (a baseline of 60 or more, growth above 50%),
   6 functional consultants and 3 developers.  Full points for people and MAU
   growth (60) plus 2-6 points for revenue and 3 for adds and 4-8 for
   deployments: aimed at 68-75, ``silver``.
