@@ -94,7 +94,6 @@ def pci_run(landing: Path, warehouse: Path, month: str = SEP, *extra, extra_env=
 #: raises at that step the error DuckDB, dbt or the OS gives (where nothing is mounted)
 FAULTY = textwrap.dedent("""
     import errno, os, shutil, sys
-    sys.path.insert(0, {root!r})
     point, mode, folder, args = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3]), sys.argv[4:]
     import duckdb
     from pci import analyst_copy, landing, publish, scoring
