@@ -198,10 +198,10 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
     module's ``ValidationFailed`` for the first invalid month.
 
     Then flags the published months that now read superseded data
-    (``pci_score_publications.stale``, :func:`pci.publish.mark_stale`) and
-    returns them: ``restate`` lists those before ``month`` that this run
-    republishes with ``month`` (none when ``restate`` is False), ``stale`` every
-    stale month up to ``month`` left as it is, ``stale_later`` those after it."""
+    (``pci_score_publications.stale``, :func:`pci.publish.mark_stale`);
+    ``restate`` lists those before ``month`` that this run republishes with
+    ``month`` (none when ``restate`` is False). What stays stale after the run is
+    read after its publication (:func:`publish`)."""
     from pci import landing as landing_mod  # noqa: PLC0415
     from pci.contract import ensure_raw_schema  # noqa: PLC0415
     from pci.publish import mark_stale  # noqa: PLC0415
@@ -222,11 +222,8 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
                 landed.append(format_month(m))
         with _opened(warehouse) as con:
             stale = mark_stale(con)
-    earlier = [format_month(m) for m in stale if m < month]
     return {"score_month": format_month(month), "landed": landed,
-            "restate": earlier if restate else [],
-            "stale": [] if restate else earlier + [format_month(m) for m in stale if m == month],
-            "stale_later": [format_month(m) for m in stale if m > month]}
+            "restate": [format_month(m) for m in stale if m < month] if restate else []}
 
 
 def _current_loads(con) -> list[list]:
