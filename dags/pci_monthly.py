@@ -1,6 +1,6 @@
 """pci_monthly: score one month of Partner Contribution Indicators.
 
-Thin DAG: the work lives in ``pci.pipeline`` (imported inside the tasks, so
+Thin DAG: the work lives in ``pci.orchestrate.tasks`` (imported inside the tasks, so
 parsing this file does no work and needs no project import besides Airflow).
 
 Month semantics: the timetable is a data-interval cron on the first of each
@@ -49,14 +49,14 @@ DEFAULT_ARGS = {
 
 def _ctx(context) -> tuple:
     """(score month, paths, conf) of the running task."""
-    from pci import pipeline
+    from pci.orchestrate import tasks
 
     conf = dict(context["dag_run"].conf or {})
     params = dict(context.get("params") or {})
     if conf.get("score_month"):
         params["score_month"] = conf["score_month"]
-    month = pipeline.score_month_of(context.get("data_interval_start"), params)
-    return month, pipeline.resolve_paths(conf), conf
+    month = tasks.score_month_of(context.get("data_interval_start"), params)
+    return month, tasks.resolve_paths(conf), conf
 
 
 def _restate(context) -> bool:
@@ -69,7 +69,7 @@ def _restate(context) -> bool:
 
 def fails_cleanly(step: str):
     """Decorate a task function (below ``@task``): a failure is recorded in the
-    warehouse's reports (``pci.pipeline.record_failure``, read by ``pci run``) and
+    warehouse's reports (``pci.orchestrate.outcomes.record_failure``, read by ``pci run``) and
     mapped, in this one place, to what Airflow should do with it. Refusals (bad
     export, not scorable, failed test or audit), a damaged warehouse and stale
     months fail the task without retries (``AirflowFailException``); environment
@@ -81,15 +81,15 @@ def fails_cleanly(step: str):
         def task_function(*args, **context):
             from airflow.sdk.exceptions import AirflowFailException
 
-            from pci import pipeline
+            from pci.orchestrate import outcomes
 
             try:
                 return fn(*args, **context)
             except Exception as exc:  # noqa: BLE001
                 month, paths, conf = _ctx(context)
-                failure = pipeline.record_failure(paths.warehouse, month, step, exc,
+                failure = outcomes.record_failure(paths.warehouse, month, step, exc,
                                                   context.get("run_id"))
-                if conf.get("fail_fast") or not pipeline.is_retryable(exc):
+                if conf.get("fail_fast") or not outcomes.is_retryable(exc):
                     raise AirflowFailException(failure["text"]) from exc
                 raise
 
@@ -118,11 +118,11 @@ def pci_monthly():
     @task.sensor(poke_interval=POKE_SECONDS, timeout=TIMEOUT_SECONDS, mode="reschedule", retries=2)
     def wait_for_export(**context) -> bool:
         """Wait for the month's ``_manifest.json`` (the exporter writes it last)."""
-        from pci import pipeline
-        from pci.contract import MANIFEST, format_month
+        from pci.core.contract import MANIFEST, format_month
+        from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        if pipeline.export_ready(paths.landing, month):
+        if tasks.export_ready(paths.landing, month):
             return True
         print(f"export {format_month(month)} not ready: {paths.landing / format_month(month) / MANIFEST} "
               f"does not exist yet; checking again in {POKE_SECONDS:g} s, giving up after "
@@ -133,46 +133,46 @@ def pci_monthly():
     @fails_cleanly("land_and_validate")
     def land_and_validate(**context) -> dict:
         """Land every ready export up to the month; name the published months it made stale."""
-        from pci import pipeline
+        from pci.orchestrate import tasks
 
         month, paths, conf = _ctx(context)
-        return pipeline.land_through(paths.landing, paths.warehouse, month, _restate(context))
+        return tasks.land_through(paths.landing, paths.warehouse, month, _restate(context))
 
     @task
     @fails_cleanly("build_month")
     def build_month(landed: dict, **context) -> dict:
         """One dbt build of the month and of the earlier stale months it restates."""
-        from pci import pipeline
+        from pci.orchestrate import tasks
 
         month, paths, conf = _ctx(context)
-        return pipeline.build_month(paths.warehouse, month, conf.get("build_token"),
+        return tasks.build_month(paths.warehouse, month, conf.get("build_token"),
                                     landed.get("restate", []))
 
     @task
     @fails_cleanly("validate_mart")
     def validate_mart(built: dict, **context) -> dict:
         """The audit of each month to publish."""
-        from pci import pipeline
+        from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        return pipeline.validate_mart(paths.warehouse, month, built.get("restate", []))
+        return tasks.validate_mart(paths.warehouse, month, built.get("restate", []))
 
     @task(outlets=[PUBLISHED_SCORES])
     @fails_cleanly("publish")
     def publish(audited: dict, **context) -> dict:
         """The audited months into the published mart, in one transaction."""
-        from pci import pipeline
+        from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        return pipeline.publish(paths.warehouse, month, context["run_id"], audited)
+        return tasks.publish(paths.warehouse, month, context["run_id"], audited)
 
     @task
     @fails_cleanly("report")
     def report(landed: dict, built: dict, published: dict, **context) -> dict:
-        from pci import pipeline
+        from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        return pipeline.report(paths.warehouse, month, landed, built, published, context.get("run_id"))
+        return tasks.report(paths.warehouse, month, landed, built, published, context.get("run_id"))
 
     ready = wait_for_export()
     landed = land_and_validate()

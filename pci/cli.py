@@ -12,16 +12,16 @@ import os
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("pci.generate", "write a generated sample landing (contract-valid exports)"),
-    "land": ("pci.landing", "validate one export month and load it into the warehouse"),
-    "score": ("pci.scoring", "build the dbt models for a range of score months"),
-    "run": ("pci.pipeline", "land, score, validate and publish months through the DAG's tasks"),
-    "demo": ("pci.demo", "generate a sample landing if absent, run it, print the scores"),
-    "explain": ("pci.explain", "a partner's scorecard for one month"),
-    "report": ("pci.report", "an offline HTML report of one month"),
-    "refresh-copy": ("pci.analyst_copy",
+    "generate": ("tools.generate", "write a generated sample landing (contract-valid exports)"),
+    "land": ("pci.land.landing", "validate one export month and load it into the warehouse"),
+    "score": ("pci.score.scoring", "build the dbt models for a range of score months"),
+    "run": ("pci.orchestrate.runner", "land, score, validate and publish months through the DAG's tasks"),
+    "demo": ("tools.demo", "generate a sample landing if absent, run it, print the scores"),
+    "explain": ("pci.read.explain", "a partner's scorecard for one month"),
+    "report": ("pci.read.report", "an offline HTML report of one month"),
+    "refresh-copy": ("pci.publish.copy_refresh",
                      "refresh the analysts' read-only copy (completes a refresh that failed)"),
-    "bench": ("pci.bench", "the benchmark"),
+    "bench": ("tools.bench", "the benchmark"),
 }
 
 

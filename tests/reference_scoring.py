@@ -12,14 +12,12 @@ metric value as published (revenue rounded half-up to cents).
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-import random
-
-from pci.contract import (FILES, FILES_BY_NAME, add_months, end_of_month, ensure_raw_schema,
-                          month_range)
+from pci.core.contract import FILES, FILES_BY_NAME, add_months, end_of_month, ensure_raw_schema, month_range
 
 QUALIFYING_PRODUCTS = {
     "D365_SALES", "D365_MARKETING", "D365_CUSTOMER_SERVICE", "D365_FIELD_SERVICE",

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from pci import bench
+from tools.bench.cases import CASES
+from tools.bench.measure import ROOT
+from tools.bench.results import merge_cases, ratios, render_markdown, target_verdict
 
 
 @pytest.mark.slow
@@ -19,12 +21,12 @@ def test_bench_small_one_run_writes_results_and_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pci", "bench", "--scale", "small", "--runs", "1",
          "--results", str(results), "--doc", str(doc), "--cache", str(tmp_path / "cache")],
-        cwd=bench.ROOT, capture_output=True, text=True, timeout=1800)
+        cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     small = json.loads(results.read_text())["scales"]["small"]
     assert (small["partners"], small["tenants"], small["months"]) == (100, 5_000, 26)
-    assert set(small["cases"]) == set(bench.CASES)
+    assert set(small["cases"]) == set(CASES)
     for name, case in small["cases"].items():
         assert case["runs"] == 1, name
         assert case["min_s"] <= case["median_s"] <= case["max_s"], name
@@ -42,7 +44,7 @@ def test_bench_small_one_run_writes_results_and_table(tmp_path):
 
     table = doc.read_text()
     assert "## small: 100 partners, 5,000 tenants, 26 months" in table
-    for name in bench.CASES:
+    for name in CASES:
         assert f"| {name} |" in table
 
 
@@ -50,17 +52,17 @@ def test_target_verdicts_follow_the_targets():
     fast = {"median_s": 29.0, "max_peak_rss_mib": 1000.0}
     slow = {"median_s": 31.0, "max_peak_rss_mib": 1000.0}
     fat = {"median_s": 10.0, "max_peak_rss_mib": 3.5 * 1024}
-    assert bench.target_verdict("medium", "new_month", fast).endswith("met")
-    assert bench.target_verdict("medium", "new_month", slow).endswith("MISSED")
-    assert bench.target_verdict("medium", "new_month", fat).endswith("MISSED")
-    assert bench.target_verdict("small", "new_month", slow) == ""
+    assert target_verdict("medium", "new_month", fast).endswith("met")
+    assert target_verdict("medium", "new_month", slow).endswith("MISSED")
+    assert target_verdict("medium", "new_month", fat).endswith("MISSED")
+    assert target_verdict("small", "new_month", slow) == ""
 
 
 def test_ratios_are_computed_from_medians():
     cases = {"land_month": {"median_s": 6.0}, "csv_floor": {"median_s": 2.0},
              "fixed_land": {"median_s": 3.0}, "new_month": {"median_s": 23.0},
              "new_month_13": {"median_s": 20.0}}
-    r = bench.ratios(cases)
+    r = ratios(cases)
     assert r["land_month / csv_floor"] == 3.0
     assert r["(land_month - fixed_land) / csv_floor"] == 1.5
     assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
@@ -69,17 +71,17 @@ def test_ratios_are_computed_from_medians():
 def test_a_subset_of_cases_keeps_the_other_cases_of_the_scale():
     before = {"backfill_14": {"median_s": 60.0}, "new_month": {"median_s": 30.0}}
     now = {"new_month": {"median_s": 25.0}, "csv_floor": {"median_s": 0.3}}
-    merged = bench.merge_cases(before, now)
+    merged = merge_cases(before, now)
     assert merged == {"csv_floor": {"median_s": 0.3}, "new_month": {"median_s": 25.0},
                       "backfill_14": {"median_s": 60.0}}
-    assert list(merged) == [c for c in bench.CASES if c in merged]
+    assert list(merged) == [c for c in CASES if c in merged]
 
 
 def test_ratio_targets_are_judged_at_medium_only():
     res = {"partners": 1, "tenants": 1, "measured_at": "t",
            "machine": {"cores": 2, "memory_gib": 24}, "cases": {},
            "ratios": {"land_month / csv_floor": 5.0}}
-    text = bench.render_markdown({"scales": {"medium": res, "large": res}})
+    text = render_markdown({"scales": {"medium": res, "large": res}})
     medium, large = text.split("## large")
     assert "| land_month / csv_floor | 5.0 | ≤ 3.0: MISSED |" in medium
     assert "| land_month / csv_floor | 5.0 |  |" in large

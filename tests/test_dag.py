@@ -50,8 +50,8 @@ def test_import_does_no_work(tmp_path):
     code = textwrap.dedent(f"""
         import json, runpy, sys
         runpy.run_path({str(DAG_FILE)!r})
-        heavy = sorted(m for m in ("duckdb", "dbt", "great_expectations", "pandas", "pci.pipeline",
-                                   "pci.landing", "pci.scoring") if m in sys.modules)
+        heavy = sorted(m for m in ("duckdb", "dbt", "great_expectations", "pandas", "pci.orchestrate.tasks",
+                                   "pci.land.landing", "pci.score.scoring") if m in sys.modules)
         print(json.dumps(heavy))
     """)
     env = dict(os.environ, PCI_LANDING=str(tmp_path / "landing"),
@@ -95,7 +95,7 @@ def _timetable(dag):
 def test_the_run_after_2021_09_01_scores_2021_08(dag):
     from airflow.timetables.base import DataInterval, TimeRestriction
 
-    from pci.pipeline import score_month_of
+    from pci.orchestrate.tasks import score_month_of
 
     tt = _timetable(dag)
     restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
@@ -115,7 +115,7 @@ def test_the_run_after_2021_09_01_scores_2021_08(dag):
 def test_score_month_param_overrides_and_is_validated(dag):
     from airflow.sdk.definitions.param import ParamValidationError
 
-    from pci.pipeline import score_month_of
+    from pci.orchestrate.tasks import score_month_of
 
     start = pendulum.datetime(2021, 8, 1, tz="UTC")
     assert score_month_of(start, {"score_month": "2022-03"}) == dt.date(2022, 3, 1)
@@ -138,7 +138,7 @@ def _task_context(tmp_path, conf=None):
 def test_refusals_fail_without_retry_and_other_errors_are_retried(tmp_path):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pci.pipeline import AuditFailed, run_outcome
+    from pci.orchestrate.outcomes import AuditFailed, run_outcome
 
     mod = dag_module()
     month = dt.date(2021, 8, 1)
@@ -166,7 +166,7 @@ def test_refusals_fail_without_retry_and_other_errors_are_retried(tmp_path):
 
 
 def test_paths_come_from_conf_then_env_then_defaults(monkeypatch, tmp_path):
-    from pci.pipeline import DEFAULT_WAREHOUSE, resolve_paths
+    from pci.orchestrate.tasks import DEFAULT_WAREHOUSE, resolve_paths
 
     monkeypatch.delenv("PCI_LANDING", raising=False)
     monkeypatch.delenv("PCI_WAREHOUSE", raising=False)

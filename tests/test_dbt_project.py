@@ -14,12 +14,12 @@ import duckdb
 import pytest
 import yaml
 
-from pci.contract import ensure_raw_schema
+from pci.core.contract import ensure_raw_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
 SEEDS = ROOT / "seeds"
-#: the files a copy of the dbt project needs (as pci.scoring fingerprints them, plus the linter's)
+#: the files a copy of the dbt project needs (as pci.score.scoring fingerprints them, plus the linter's)
 PROJECT_PARTS = ("dbt_project.yml", "profiles.yml", ".sqlfluff", ".sqlfluffignore",
                  "models", "macros", "seeds", "tests/dbt")
 #: YAML in models/ that is not one model's own file
@@ -191,11 +191,11 @@ def test_marts_have_enforced_contracts(model, columns):
                 if {"type": "not_null"} in c.get("constraints", [])}
     tested = {c["name"] for c in spec["columns"] if "not_null" in c.get("data_tests", [])}
     assert tested <= not_null
-    from pci import publish
-    published = getattr(publish, "SCORE_COLUMNS" if model == "pci_monthly_scores"
-                        else "CONTRIBUTION_COLUMNS", None)
-    if published is not None:  # the published table is created with the same columns
-        assert [(c, t.replace(" ", "").lower()) for c, t in published] == columns
+    from pci.core import catalog
+
+    # the published table is created with the same columns
+    published = catalog.SCORE_COLUMNS if model == "pci_monthly_scores" else catalog.CONTRIBUTION_COLUMNS
+    assert [(c, t.replace(" ", "").lower()) for c, t in published] == columns
 
 
 def test_scores_primary_key_is_score_month_and_partner():

@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import itertools
+import re
 from decimal import Decimal
 
 import pytest
 
-from pci.analyst_copy import open_mart
 from pci.cli import main
-from pci.explain import (MAU_MIN_BASELINE, build_scorecard, gap_cost, load_levels, load_metrics,
-                         next_level, points_for)
+from pci.core import rules
+from pci.core.rules import points_for
+from pci.read.mart import open_mart
+from pci.read.next_level import gap_cost, next_level
+from pci.read.scorecard import build_scorecard
 from tests.support import mart_fixture as fx
 
-METRICS = load_metrics()
-LEVELS = load_levels()
+METRICS = rules.metrics()
+LEVELS = rules.levels()
+MAU_MIN_BASELINE = rules.MAU_GROWTH_MIN_BASELINE
 BY_KEY = {m.key: m for m in METRICS}
 
 
@@ -242,3 +246,59 @@ def test_a_month_newer_than_the_copy_is_read_from_the_warehouse(tmp_path, capsys
                              "--month", "2021-10")
     assert status == 1
     assert "2021-10 was not scored" in err and "analysts' copy taken" in err
+
+
+# --------------------------------------------------------------------------- the last 12 months
+
+def history_lines(out: str) -> list[str]:
+    """The history table's rows (month first), whitespace collapsed, in order."""
+    part = out[out.index("The last 12 months"):out.index("Behind the numbers")]
+    return [" ".join(ln.split()) for ln in part.splitlines() if re.match(r"\s*\d{4}-\d{2} ", ln)]
+
+
+def test_cli_shows_the_last_12_months_with_gaps(warehouse, capsys):
+    status, out, err = run(capsys, "--warehouse", str(warehouse), "--partner", "P1009",
+                           "--month", "2021-09")
+    assert status == 0, err
+    # under the scorecard (after the level), before the contributors
+    assert out.index("Level: silver") < out.index("The last 12 months (2020-10 … 2021-09)")
+    # from the fixture's rows: 2020-10 … 2021-06 not published, 2021-07 published without
+    # Woodgrove, then 65.98 and 75.73 with each metric's points
+    unpublished = [f"2020-{m} — not published" + " —" * 6 for m in ("10", "11", "12")]
+    unpublished += [f"2021-0{m} — not published" + " —" * 6 for m in range(1, 7)]
+    assert history_lines(out) == [
+        *unpublished,
+        "2021-07 — not in export" + " —" * 6,
+        "2021-08 65.98 silver 8.75 6.00 18.00 5.00 12.00 16.23",
+        "2021-09 75.73 silver 10.00 6.00 18.00 5.00 14.00 22.73",
+    ]
+    for header in ("revenue", "adds", "consult.", "devs", "deploy.", "MAU gr."):
+        assert header in out
+    # the score line: 10 gaps, then 65.98 → 4.62 of 7 → ▆ and 75.73 → 5.30 → ▆
+    assert "Score trend  ··········▆▆  2020-10 … 2021-09" in out
+    assert max(len(ln) for ln in out[out.index("The last 12"):out.index("Behind")].splitlines()) <= 100
+
+
+def test_cli_history_of_a_new_partner_shows_its_zero_score(warehouse, capsys):
+    status, out, _ = run(capsys, "--warehouse", str(warehouse), "--partner", "P1006",
+                         "--month", "2021-09")
+    assert status == 0
+    lines = history_lines(out)
+    assert lines[-3:] == ["2021-07 — not in export" + " —" * 6,
+                          "2021-08 — not in export" + " —" * 6,
+                          "2021-09 0.00 none" + " 0.00" * 6]
+    assert "Score trend  ···········▁ " in out   # a zero is ▁, a gap ·
+
+
+def test_cli_history_prints_data_without_markup_or_escapes(tmp_path, capsys):
+    warehouse = fx.build_mart(tmp_path / "pci.duckdb")
+    import duckdb
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE main.pci_monthly_scores SET competency_level = ? WHERE partner_id = "
+                    "'P1009' AND score_month = DATE '2021-08-01'", ["[red]x[/red]\x1b]0;pwned\x07odd"])
+    status, out, err = run(capsys, "--warehouse", str(warehouse), "--partner", "P1009",
+                           "--month", "2021-09")
+    assert status == 0, err
+    assert "\x1b" not in out and "\x07" not in out and "pwned" not in out
+    assert "2021-08 65.98 [red]x[/red]odd 8.75" in history_lines(out)[-2]

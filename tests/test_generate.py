@@ -11,19 +11,9 @@ import duckdb
 import pytest
 
 from pci import cli
-from pci.contract import (
-    ASSOCIATION_TYPES,
-    CPOR_INCENTIVES,
-    FILES,
-    FILES_BY_NAME,
-    LINE_TYPES,
-    MANIFEST,
-    SALES_CHANNELS,
-    add_months,
-    format_month,
-    month_range,
-)
-from pci.generate import CATALOGUE_PATH, UNKNOWN_PRODUCT, World, generate
+from pci.core.contract import (ASSOCIATION_TYPES, CPOR_INCENTIVES, FILES, LINE_TYPES, MANIFEST,
+                               SALES_CHANNELS, add_months, format_month, month_range)
+from tools.generate import CATALOGUE_PATH, UNKNOWN_PRODUCT, World, generate
 
 FIRST = dt.date(2020, 7, 1)
 MONTHS = 14
@@ -320,7 +310,7 @@ def test_edge_partner_joins_later_and_direct_customers(con):
 
 def test_edge_seats_drop_to_zero_and_come_back(con):
     # tenants' seat series over the months (no row = 0)
-    series = rows(con, f"""
+    series = rows(con, """
         WITH months AS (SELECT DISTINCT export_month FROM subscriptions),
         t AS (SELECT DISTINCT tenant_id FROM subscriptions
               WHERE export_month = (SELECT min(export_month) FROM months))
@@ -537,7 +527,6 @@ def test_cli_rejects_a_bad_month(tmp_path, capsys):
         cli.main(["generate", "--out", str(tmp_path), "--first", "2021-13"])
     assert exc.value.code == 2
     assert "not a month" in capsys.readouterr().err
-
 
 
 def test_output_does_not_depend_on_the_interpreter_hash_seed(tmp_path):

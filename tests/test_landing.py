@@ -19,13 +19,12 @@ import duckdb
 import pytest
 
 from pci.cli import main
-from pci.contract import FILES, FILES_BY_NAME, MANIFEST
-from pci.landing import LandResult, NotReady, ValidationFailed, land_month, needs_landing, report_path
-from pci.locking import WarehouseBusy
-from pci.warehouse import landed_months
-from pci import validation
-from tests.support.exports import (minimal_valid_tables, write_csv, write_export,
-                                   write_manifest)
+from pci.core.contract import FILES, FILES_BY_NAME, MANIFEST
+from pci.core.errors import WarehouseBusy
+from pci.core.warehouse import landed_months
+from pci.land import expectations, files, violations
+from pci.land.landing import LandResult, NotReady, ValidationFailed, land_month, needs_landing, report_path
+from tests.support.exports import minimal_valid_tables, write_csv, write_export, write_manifest
 
 MONTH = "2021-08"
 M = dt.date(2021, 8, 1)
@@ -615,7 +614,7 @@ def test_busy_warehouse(paths, capsys, how):
         """,
         "lockfile": """
             import sys, time
-            from pci.locking import WarehouseLock
+            from pci.core.locking import WarehouseLock
             with WarehouseLock(sys.argv[1]):
                 print("holding", flush=True)
                 time.sleep(120)
@@ -640,7 +639,7 @@ def test_busy_warehouse(paths, capsys, how):
 def test_suites_cover_the_contract():
     """Every required column has a not-null expectation, every key a uniqueness one."""
     for f in FILES:
-        data = validation.load_suite_json(f.name)
+        data = expectations.load_suite_json(f.name)
         assert data["name"] == f.name
         kinds = [(e["type"], e["kwargs"].get("column"), tuple(e["kwargs"].get("column_list", ())))
                  for e in data["expectations"]]
@@ -660,8 +659,8 @@ def test_suites_cover_the_contract():
 
 def test_every_suite_loads_completely():
     for f in FILES:
-        data = validation.load_suite_json(f.name)
-        suite = validation.build_suite(data, f.name)
+        data = expectations.load_suite_json(f.name)
+        suite = expectations.build_suite(data, f.name)
         assert len(suite.expectations) == len(data["expectations"])
 
 
@@ -691,7 +690,7 @@ def test_a_failed_suite_writes_data_docs_and_the_report_links_them(paths, capsys
     assert f"data docs: {(docs / 'index.html').as_uri()}" in err
 
     # a later run (another process: a new GX context) keeps the earlier pages
-    monkeypatch.setattr(validation._GX, "_instance", None)
+    monkeypatch.setattr(expectations._GX, "_instance", None)
     land_tables(paths, setv("seat_snapshots", 0, "paid_seats", -1))
     rc, out, err = run_land(paths, capsys)
     assert rc == 1, err
@@ -704,11 +703,11 @@ def test_a_failed_suite_writes_data_docs_and_the_report_links_them(paths, capsys
 
 
 def test_misspelled_expectation_is_an_error():
-    data = validation.load_suite_json("seat_snapshots")
+    data = expectations.load_suite_json("seat_snapshots")
     data["expectations"].append({"type": "expect_column_values_to_bee_between",
                                  "kwargs": {"column": "paid_seats", "min_value": 0}})
-    with pytest.raises(validation.SuiteError, match="expect_column_values_to_bee_between"):
-        validation.build_suite(data, "seat_snapshots.json")
+    with pytest.raises(expectations.SuiteError, match="expect_column_values_to_bee_between"):
+        expectations.build_suite(data, "seat_snapshots.json")
 
 
 # --------------------------------------------------------------------------- generated exports
@@ -716,7 +715,7 @@ def test_misspelled_expectation_is_an_error():
 
 def test_generated_exports_land(tmp_path):
     """The generator's exports satisfy the contract as landing checks it."""
-    generate = pytest.importorskip("pci.generate").generate
+    generate = pytest.importorskip("tools.generate").generate
     landing, wh = tmp_path / "landing", tmp_path / "pci.duckdb"
     folders = generate(landing, "2021-01", 2, 12, 300, 7, progress=False)
     for folder in folders:
@@ -800,7 +799,8 @@ def test_raw_tables_of_an_older_warehouse_are_migrated_once(paths, capsys):
     """amount_usd was DECIMAL(18,4): ensure_raw_schema alters raw and raw_archive
     to DECIMAL(20,6), keeping every value; running it again alters nothing."""
     from decimal import Decimal
-    from pci.contract import AMOUNT_TYPE, ensure_raw_schema, migrate_raw_types, raw_table_ddl
+
+    from pci.core.contract import AMOUNT_TYPE, ensure_raw_schema, migrate_raw_types, raw_table_ddl
 
     wh = paths[1]
     wh.parent.mkdir(parents=True)
@@ -897,7 +897,7 @@ def test_line_ends_lf_only_is_accepted_and_so_are_other_breaks_inside_quotes(pat
 def test_line_end_counts_hold_across_chunk_boundaries(tmp_path, data, suspect, chunk_size):
     p = tmp_path / "f.csv"
     p.write_bytes(data)
-    scan = validation.scan_file(p, chunk_size=chunk_size)
+    scan = files.scan_file(p, chunk_size=chunk_size)
     import hashlib
     assert scan.sha256 == hashlib.sha256(data).hexdigest() and scan.size == len(data)
     assert scan.line_ends_suspect is suspect
@@ -934,7 +934,7 @@ def test_any_csv_reader_error_is_a_violation(paths, capsys, monkeypatch):
     folder = land_tables(paths)
     _line_ends(folder, "seat_snapshots", lambda lines: b"".join(
         l + (b"\r\n" if i == 2 else b"\n") for i, l in enumerate(lines)))
-    monkeypatch.setattr(validation, "check_line_endings", lambda path, filename: [])
+    monkeypatch.setattr(files, "check_line_endings", lambda path, filename: [])
     v, err = assert_refused(paths, capsys, "seat_snapshots.csv", "csv format", 1,
                             "DuckDB's CSV reader")
     assert "invalid state" in v["examples"][0]["error"]
@@ -1014,22 +1014,22 @@ def test_long_bad_value_is_shown_shortened_and_escaped(paths, capsys):
     v, err = assert_refused(paths, capsys, "seat_snapshots.csv", "paid_seats", 1, "an integer")
     shown = v["examples"][0]["paid_seats"]
     assert shown.startswith("\\x1b[2J999") and shown.endswith("...")
-    assert len(shown) <= validation.MAX_VALUE_CHARS
+    assert len(shown) <= violations.MAX_VALUE_CHARS
     assert "\x1b" not in err and "9" * 100 not in err
     assert "\x1b" not in report_path(paths[1], M).read_text(encoding="utf-8")
     assert f"paid_seats='{shown}'" in err
 
 
 def test_excerpt():
-    assert validation.excerpt("plain text") == "plain text"
-    assert validation.excerpt("a\tb\nc\rd\x00e\x7f") == "a\\tb\\nc\\rd\\x00e\\x7f"
-    assert validation.excerpt("x" * 80) == "x" * 80
-    assert validation.excerpt("x" * 81) == "x" * 77 + "..."
-    assert validation.excerpt("\n" * 50) == "\\n" * 38 + "..."
+    assert violations.excerpt("plain text") == "plain text"
+    assert violations.excerpt("a\tb\nc\rd\x00e\x7f") == "a\\tb\\nc\\rd\\x00e\\x7f"
+    assert violations.excerpt("x" * 80) == "x" * 80
+    assert violations.excerpt("x" * 81) == "x" * 77 + "..."
+    assert violations.excerpt("\n" * 50) == "\\n" * 38 + "..."
 
 
 def test_examples_are_made_safe_where_a_violation_is_made():
-    v = validation.Violation("f.csv", "c\nd", 1, [{"line": 2, "value": "y" * 500}, "z\x1b"], "r")
+    v = violations.Violation("f.csv", "c\nd", 1, [{"line": 2, "value": "y" * 500}, "z\x1b"], "r")
     assert v.column_or_rule == "c\\nd"
     assert v.examples == [{"line": 2, "value": "y" * 77 + "..."}, {"value": "z\\x1b"}]
 
@@ -1040,7 +1040,7 @@ def test_examples_are_made_safe_where_a_violation_is_made():
 def test_failed_rollback_does_not_mask_the_cause():
     """When the transaction is already gone (e.g. the disk filled up), the error
     that ended it is raised, not "cannot rollback - no transaction is active"."""
-    from pci import landing
+    from pci.land import landing
 
     class DiskFull(Exception):
         pass

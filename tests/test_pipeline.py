@@ -12,13 +12,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pci.locking import WarehouseBusy, WarehouseLock, lock_path, read_holder
+from pci.core.errors import WarehouseBusy
+from pci.core.locking import WarehouseLock, lock_path, read_holder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def hold_lock(warehouse: Path, seconds: float) -> subprocess.Popen:
     """A separate process holding the warehouse lock; returns once it holds it."""
     code = textwrap.dedent(f"""
         import sys, time
-        from pci.locking import WarehouseLock
+        from pci.core.locking import WarehouseLock
         with WarehouseLock({str(warehouse)!r}):
             print("held", flush=True)
             time.sleep({seconds})
@@ -79,7 +79,7 @@ def test_lock_is_reentrant_in_one_process(tmp_path):
         with WarehouseLock(wh):  # a task of an in-process run takes it again
             pass
         # still held after the inner release: another process is refused
-        code = (f"import sys; from pci.locking import WarehouseLock, "
+        code = (f"import sys; from pci.core.locking import WarehouseLock, "
                 f"WarehouseBusy\ntry:\n WarehouseLock({str(wh)!r}).acquire()\nexcept WarehouseBusy:\n sys.exit(4)")
         assert subprocess.run([sys.executable, "-c", code]).returncode == 4
 
@@ -157,8 +157,8 @@ def scores_of(m: dict, month: str) -> list:
 
 
 def generated_world(tmp_path: Path) -> Path:
-    from pci.generate import generate
-    from pci.contract import parse_month
+    from pci.core.contract import parse_month
+    from tools.generate import generate
 
     landing = tmp_path / "landing"
     generate(landing, parse_month("2021-06"), 4, 8, 160, 3, progress=False)
@@ -185,7 +185,7 @@ def copy_world(src: Path, dst: Path) -> tuple[Path, Path]:
 
 @pytest.mark.slow
 def test_run_publishes_each_month_through_the_dag(published_world):
-    from pci.publish import SCORE_COLUMNS
+    from pci.core.catalog import SCORE_COLUMNS
 
     wh = published_world / "wh" / "pci.duckdb"
     m = mart(wh)
@@ -308,7 +308,8 @@ def test_restatement_after_a_corrected_export_names_later_months(tmp_path):
 KILLER = textwrap.dedent("""
     import os, signal, sys, threading
     point, args = sys.argv[1], sys.argv[2:]
-    from pci import pipeline, scoring
+    from pci.orchestrate import tasks as pipeline
+    from pci.score import scoring
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -375,8 +376,8 @@ def test_audit_rebuilds_the_month_when_another_run_replaced_the_build(published_
     """Under the scheduler each task holds the lock only while it runs: if another run
     rebuilt pci_build for other months between build_month and validate_mart, the
     audit builds the month again instead of auditing (or refusing) the wrong build."""
-    from pci import pipeline
-    from pci.contract import parse_month
+    from pci.core.contract import parse_month
+    from pci.orchestrate import tasks as pipeline
 
     landing, wh = copy_world(published_world, tmp_path)
     before = mart(wh)

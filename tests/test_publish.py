@@ -1,4 +1,4 @@
-"""Write-audit-publish (pci.publish, pci.mart_validation) on a hand-made pci_build.
+"""Write-audit-publish (pci.publish.publication, pci.publish.audit) on a hand-made pci_build.
 
 No dbt here: the built month is written straight into pci_build with the
 contract's columns, so each rule of publication is checked in isolation.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci import publish
-from pci.contract import add_months, ensure_raw_schema
-from pci.publish import CONTRIBUTION_COLUMNS, SCORE_COLUMNS, PublishError, fingerprint, publish_month
+from pci.core.catalog import CONTRIBUTION_COLUMNS, SCORE_COLUMNS
+from pci.core.contract import add_months, ensure_raw_schema
+from pci.publish.publication import PublishError, fingerprint, publish_month
 
 ROOT = Path(__file__).resolve().parents[1]
 AUG = dt.date(2021, 8, 1)
@@ -162,7 +161,7 @@ def test_kill_before_commit_leaves_published_month_intact(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, sys, datetime as dt
         import duckdb
-        from pci import publish
+        from pci.publish import publication as publish
         class Killing:
             def __init__(self, con): self.con = con
             def execute(self, sql, *a):
@@ -203,7 +202,7 @@ def land_partners(con, month, partners):
 
 
 def test_audit_passes_a_consistent_month_and_fingerprints_it(con, tmp_path):
-    from pci.mart_validation import audit_month
+    from pci.publish.audit import audit_month
 
     land_partners(con, AUG, ["P1", "P2"])
     make_build(con, [_score_row(AUG, "P1"), _score_row(AUG, "P2", "2.50")])
@@ -216,7 +215,7 @@ def test_audit_passes_a_consistent_month_and_fingerprints_it(con, tmp_path):
 
 
 def test_audit_reports_each_broken_rule_with_column_count_and_examples(con, tmp_path):
-    from pci.mart_validation import audit_month
+    from pci.publish.audit import audit_month
 
     land_partners(con, AUG, ["P1", "P2", "P8", "P9"])
     over_max = _score_row(AUG, "P2")
@@ -244,7 +243,7 @@ def test_audit_reports_each_broken_rule_with_column_count_and_examples(con, tmp_
 
 
 def test_audit_requires_one_row_per_partner_of_the_export(con):
-    from pci.mart_validation import audit_month
+    from pci.publish.audit import audit_month
 
     land_partners(con, AUG, ["P1", "P2", "P9"])
     land_partners(con, add_months(AUG, 1), ["P3"])  # another month's export is not this one's
@@ -254,7 +253,7 @@ def test_audit_requires_one_row_per_partner_of_the_export(con):
 
 
 def test_audit_passes_a_month_whose_export_has_no_partner(con):
-    from pci.mart_validation import audit_month
+    from pci.publish.audit import audit_month
 
     land_partners(con, AUG, [])
     make_build(con, [])
@@ -264,7 +263,7 @@ def test_audit_passes_a_month_whose_export_has_no_partner(con):
 
 
 def test_audit_needs_the_build_and_the_export(con):
-    from pci.mart_validation import audit_month
+    from pci.publish.audit import audit_month
 
     audit = audit_month(con, AUG)
     assert not audit.ok and "build the month first" in audit.report()
@@ -277,7 +276,7 @@ def test_audit_needs_the_build_and_the_export(con):
 
 
 def _copy_tables(path):
-    from pci.analyst_copy import CONTRIBUTIONS, SCORES
+    from pci.core.catalog import CONTRIBUTIONS, SCORES
 
     with duckdb.connect(str(path), read_only=True) as c:
         return {t: c.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
@@ -285,7 +284,7 @@ def _copy_tables(path):
 
 
 def test_analyst_copy_rewrites_only_months_whose_publication_changed(tmp_path, monkeypatch):
-    from pci import analyst_copy
+    from pci.publish import analyst_copy
 
     warehouse = tmp_path / "w.duckdb"
     con = duckdb.connect(str(warehouse))

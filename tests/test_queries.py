@@ -12,9 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci.analyst_copy import MartUnavailable, copy_path, open_mart, publish_read_only_copy
-from pci.contract import add_months
-from pci.explain import load_levels, load_metrics
+from pci.core import rules
+from pci.core.catalog import copy_path
+from pci.core.contract import add_months
+from pci.publish.analyst_copy import publish_read_only_copy
+from pci.read.mart import MartUnavailable, open_mart
 from tests.support import mart_fixture as fx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ def test_query_top_partners(copy_con):
 
 
 def test_query_close_to_next_level(copy_con):
-    mins = {lv.name: lv.min_score for lv in load_levels()}
+    mins = {lv.name: lv.min_score for lv in rules.levels()}
     want = []
     for p, r in fx.expected().items():
         above = [(m, name) for name, m in mins.items() if m > r["pci_score"]]
@@ -93,8 +95,8 @@ def test_query_close_to_next_level(copy_con):
 def test_query_metric_attainment(copy_con):
     rows = list(fx.expected().values())
     got = run(copy_con, "metric_attainment")
-    assert [g[1] for g in got] == [m.key for m in load_metrics()]
-    for g, m in zip(got, load_metrics()):
+    assert [g[1] for g in got] == [m.key for m in rules.metrics()]
+    for g, m in zip(got, rules.metrics()):
         pts = [r[m.points_column] for r in rows]
         full = sum(x >= m.max_points for x in pts)
         assert g[0] == m.number and g[2] == m.max_points and g[3] == full
@@ -155,6 +157,32 @@ def test_query_copy_freshness(copy_con):
     assert (first, last, n) == (fx.MONTHS[0], fx.MONTHS[-1], len(fx.MONTHS))
 
 
+def test_query_partner_last_12_months(copy_con):
+    # P1009 up to 2021-09: 2020-10 … 2021-06 not published, 2021-07 published without it,
+    # then its rows of 2021-08 and 2021-09 (score, level, points of metrics 1…6)
+    gap = (None,) * 8
+    want = [(add_months(fx.MONTHS[0], -9 + i), "not published", *gap) for i in range(9)]
+    want.append((fx.MONTHS[0], "not in that month's export", *gap))
+    want += [(fx.MONTHS[1], "scored", Decimal("65.98"), "silver",
+              *map(Decimal, ("8.75", "6.00", "18.00", "5.00", "12.00", "16.23"))),
+             (fx.MONTHS[2], "scored", Decimal("75.73"), "silver",
+              *map(Decimal, ("10.00", "6.00", "18.00", "5.00", "14.00", "22.73")))]
+    assert run(copy_con, "partner_last_12_months") == want
+
+
+def test_query_level_transitions(copy_con):
+    # 2021-09 against 2021-08: Litware none → silver, Proseware silver → gold (up);
+    # Fabrikam gold → silver (down); Tailspin new; nobody gone (tests/test_history.py
+    # runs the query on a mart where partners are gone and 2021-08 is not published)
+    aug, name = fx.MONTHS[1], {p: n for p, (n, _) in fx.PARTNERS.items()}
+    assert run(copy_con, "level_transitions") == [
+        (aug, "up", 2, "P1005", name["P1005"], "none", "silver", Decimal("51.71"), Decimal("75.86")),
+        (aug, "up", 2, "P1008", name["P1008"], "silver", "gold", Decimal("65.17"), Decimal("88.31")),
+        (aug, "down", 1, "P1002", name["P1002"], "gold", "silver", Decimal("88.50"), Decimal("71.93")),
+        (aug, "new", 1, "P1006", name["P1006"], None, "none", None, Decimal("0.00")),
+    ]
+
+
 # --------------------------------------------------------------------------- the copy
 
 def test_copy_has_the_published_tables_with_their_types(tmp_path):
@@ -168,7 +196,7 @@ def test_copy_has_the_published_tables_with_their_types(tmp_path):
             rows = f"SELECT * FROM main.{table} ORDER BY ALL"
             assert c.execute(rows).fetchall() == w.execute(rows).fetchall()
         assert c.execute("SELECT metric, threshold, max_points FROM pci_metrics ORDER BY metric_number"
-                         ).fetchall() == [(m.key, m.threshold, m.max_points) for m in load_metrics()]
+                         ).fetchall() == [(m.key, m.threshold, m.max_points) for m in rules.metrics()]
     assert copy_path(warehouse) == tmp_path / "analyst" / "pci.duckdb"
     assert [p.name for p in (tmp_path / "analyst").iterdir()] == ["pci.duckdb"], "no temp files left"
 
@@ -227,7 +255,7 @@ def test_a_new_copy_is_swapped_in_under_open_readers(tmp_path):
 
 
 def test_publication_hook_refreshes_the_copy(tmp_path):
-    from pci.analyst_copy import refresh_copy
+    from pci.publish.copy_refresh import refresh_copy
 
     warehouse = fx.build_mart(tmp_path / "pci.duckdb")
     with duckdb.connect(str(warehouse)) as con:

@@ -1,16 +1,19 @@
 """`python -m pci report`: the offline HTML page, checked as written and as a browser shows it."""
 from __future__ import annotations
 
+import html as htmllib
 import re
 import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
+from markupsafe import escape
 
 from pci.cli import main
-from pci.explain import load_metrics
+from pci.core import rules
 from tests.support import mart_fixture as fx
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -68,7 +71,7 @@ def test_partners_per_level(page):
 def test_attainment_per_metric(page):
     html = page.read_text(encoding="utf-8")
     rows = list(fx.expected().values())
-    for m in load_metrics():
+    for m in rules.metrics():
         tr = re.search(rf'<tr data-metric="{m.key}">.*?</tr>', html, re.S).group(0)
         full = int(re.search(r'data-col="full">(\d+)<', tr).group(1))
         avg = Decimal(re.search(r'data-col="average">([\d.]+)<', tr).group(1))
@@ -94,6 +97,7 @@ def test_first_month_has_no_comparison(warehouse, tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     html = (tmp_path / "pci-report-2021-07.html").read_text(encoding="utf-8")
     assert "2021-06 was not scored: no comparison" in html
+    assert "No month before 2021-07 is published: no transitions." in html
     assert len(rows_of(html, "partners")) == len(fx.expected(fx.MONTHS[0]))
 
 
@@ -109,6 +113,36 @@ def test_static_table_is_ordered_by_score(page):
     html = page.read_text(encoding="utf-8")
     rows = fx.expected()
     assert rows_of(html, "partners") == sorted(rows, key=lambda p: (-rows[p]["pci_score"], p))
+
+
+#: markup, quotes, an ampersand, a terminal escape sequence and a control character
+ODD_NAME = 'Odd <b>&"\' \x1b[31mCo\x07 <script>alert(1)</script>'
+
+
+def test_partner_name_is_escaped_everywhere_it_appears(tmp_path):
+    warehouse = fx.build_mart(tmp_path / "pci.duckdb")
+    with duckdb.connect(str(warehouse)) as con:  # P1002 is a mover (down) in 2021-09
+        con.execute("UPDATE raw.partners SET partner_name = ? WHERE partner_id = 'P1002'", [ODD_NAME])
+    assert main(["report", "--warehouse", str(warehouse), "--month", "2021-09",
+                 "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "pci-report-2021-09.html").read_text(encoding="utf-8")
+    shown = 'Odd <b>&"\' Co <script>alert(1)</script>'  # the sequence and the control character removed
+    escaped = str(escape(shown))
+    assert htmllib.unescape(escaped) == shown and not re.search(r'[<>"\']|&(?!amp;|lt;|gt;|#)', escaped)
+    for raw in ("<b>", "<script>alert", "\x1b", "\x07", shown):
+        assert raw not in page
+    # in the movers table, and in the partners table as text and as the value sorted on
+    assert rows_of(page, "movers-down")[0] == "P1002"
+    down = re.search(r'<table id="movers-down".*?</table>', page, re.S).group(0)
+    assert f'<td class="l">{escaped}</td>' in down
+    table = re.search(r'<table id="partners".*?</table>', page, re.S).group(0)
+    assert f'<td data-col="partner_name" class="l" data-value="{escaped}">{escaped}</td>' in table
+    # and in the new parts: the transitions (P1002 went gold → silver) and its trend's tooltip
+    trans = re.search(r'<tr data-kind="down">.*?</tr>', page, re.S).group(0)
+    assert f'<li data-partner-id="P1002">P1002 {escaped} <span class="chg">' in trans
+    row = re.search(r'<tr data-partner="P1002">.*?</tr>', table, re.S).group(0)
+    assert f"<title>P1002 {escaped}: the last 12 months\n" in row
+    assert page.count(escaped) == 5 and page.count("Odd ") == 5
 
 
 # --------------------------------------------------------------------------- in a browser
@@ -131,14 +165,20 @@ def browse(page: Path, fragment: str, tmp_path: Path, *extra: str) -> subprocess
 
 
 @pytest.mark.parametrize("column,descending", [("pci_score", False), ("pci_score", True),
-                                               ("points_mau_growth", True), ("delta", True)])
+                                               ("points_mau_growth", True), ("delta", True),
+                                               ("trend", True)])
 def test_browser_sorts_the_table_from_the_address(page, tmp_path, column, descending):
     dom = browse(page, f"#sort={'-' if descending else ''}{column}", tmp_path, "--dump-dom").stdout
     assert 'data-ready="true"' in dom, "the page's script did not run"
     assert f'data-sorted-by="{"-" if descending else ""}{column}"' in dom
     rows = fx.expected()
+    # the trend sorts by the change since the first scored month of the 12 (none: scored once)
+    scored = {p: [fx.expected(m)[p]["pci_score"] for m in fx.MONTHS if p in fx.expected(m)]
+              for p in rows}
     key = {"delta": lambda p: rows[p]["pci_score"] - fx.expected(fx.MONTHS[1])[p]["pci_score"]
-           if p in fx.expected(fx.MONTHS[1]) else None}.get(column, lambda p: rows[p][column])
+           if p in fx.expected(fx.MONTHS[1]) else None,
+           "trend": lambda p: scored[p][-1] - scored[p][0] if len(scored[p]) > 1 else None,
+           }.get(column, lambda p: rows[p][column])
     known = [p for p in rows if key(p) is not None]
     # ties keep partner order; partners without a value (new ones for "change") go last
     expected = sorted(known, key=lambda p: ((-key(p) if descending else key(p)), p))
@@ -170,3 +210,107 @@ def test_report_reads_the_copy_while_a_run_holds_the_warehouse(tmp_path, capsys)
     html = (out / "pci-report-2021-09.html").read_text(encoding="utf-8")
     assert len(rows_of(html, "partners")) == len(fx.expected())
     assert "from copy pci.duckdb" in html
+
+
+# --------------------------------------------------------------------------- transitions and trends
+
+def transitions_of(html: str) -> dict[str, tuple[int, list[str], str]]:
+    """kind -> (count, partner ids listed, the rest of the row's text)."""
+    section = re.search(r'<table id="transitions-table".*?</table>', html, re.S).group(0)
+    out = {}
+    for kind, row in re.findall(r'<tr data-kind="(\w+)">(.*?)</tr>', section, re.S):
+        count = int(re.search(r'data-col="count">(\d+)<', row).group(1))
+        out[kind] = (count, re.findall(r'data-partner-id="([^"]+)"', row), row)
+    return out
+
+
+def test_level_transitions_against_the_previous_month(page):
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>Level transitions against 2021-08</h2>" in html
+    got = transitions_of(html)
+    # from the fixture's rows, 2021-08 → 2021-09: Litware none → silver, Proseware
+    # silver → gold; Fabrikam gold → silver; Tailspin new; nobody gone
+    assert {k: v[:2] for k, v in got.items()} == {
+        "up": (2, ["P1005", "P1008"]), "down": (1, ["P1002"]), "new": (1, ["P1006"]),
+        "gone": (0, [])}
+    assert "none → silver: 1; silver → gold: 1" in got["up"][2]
+    assert "gold → silver: 1" in got["down"][2]
+    assert ('<li data-partner-id="P1005">P1005 Litware Solutions AB '
+            '<span class="chg">none → silver</span></li>') in got["up"][2]
+    assert "new (not scored in 2021-08)" in got["new"][2] and "new (none)" in got["new"][2]
+    assert "5 partners kept their level." in html
+
+
+def test_every_kind_of_transition_and_the_cap(tmp_path, monkeypatch):
+    from pci.read import report
+
+    warehouse = fx.build_mart(tmp_path / "pci.duckdb")
+    with duckdb.connect(str(warehouse)) as con:   # Northwind and Wingtip leave in 2021-09
+        con.execute("DELETE FROM main.pci_monthly_scores WHERE score_month = DATE '2021-09-01' "
+                    "AND partner_id IN ('P1003', 'P1007')")
+    args = ["report", "--warehouse", str(warehouse), "--month", "2021-09", "--out", str(tmp_path)]
+    assert main(args) == 0
+    html = (tmp_path / "pci-report-2021-09.html").read_text(encoding="utf-8")
+    got = transitions_of(html)
+    assert {k: v[:2] for k, v in got.items()} == {
+        "up": (2, ["P1005", "P1008"]), "down": (1, ["P1002"]), "new": (1, ["P1006"]),
+        "gone": (2, ["P1003", "P1007"])}
+    assert ('<li data-partner-id="P1007">P1007 Wingtip Systems GmbH '
+            '<span class="chg">gone (was none)</span></li>') in got["gone"][2]
+    assert "gone (not scored in 2021-09)" in got["gone"][2] and "… and" not in html
+    assert "3 partners kept their level." in html
+    # capped: the first partner of each kind, then how many more
+    monkeypatch.setattr(report, "TRANSITIONS_SHOWN", 1)
+    assert main(args) == 0
+    got = transitions_of((tmp_path / "pci-report-2021-09.html").read_text(encoding="utf-8"))
+    assert {k: v[:2] for k, v in got.items()} == {
+        "up": (2, ["P1005"]), "down": (1, ["P1002"]), "new": (1, ["P1006"]),
+        "gone": (2, ["P1003"])}
+    assert '<li class="more">… and 1 more</li>' in got["up"][2]
+    assert '<li class="more">… and 1 more</li>' in got["gone"][2]
+    assert "more" not in got["down"][2]
+
+
+def test_transitions_against_the_latest_published_month(tmp_path):
+    warehouse = fx.build_mart(tmp_path / "pci.duckdb")
+    with duckdb.connect(str(warehouse)) as con:   # 2021-08 not published
+        con.execute("DELETE FROM main.pci_monthly_scores WHERE score_month = DATE '2021-08-01'")
+    assert main(["report", "--warehouse", str(warehouse), "--month", "2021-09",
+                 "--out", str(tmp_path)]) == 0
+    html = (tmp_path / "pci-report-2021-09.html").read_text(encoding="utf-8")
+    assert "<h2>Level transitions against 2021-07</h2>" in html
+    assert ("2021-07 is the latest published month before 2021-09 (2021-08 was not published)."
+            in html)
+    got = transitions_of(html)
+    # 2021-07 → 2021-09: Woodgrove (first scored in 2021-08) is new too
+    assert {k: v[:2] for k, v in got.items()} == {
+        "up": (2, ["P1005", "P1008"]), "down": (1, ["P1002"]),
+        "new": (2, ["P1006", "P1009"]), "gone": (0, [])}
+
+
+def test_trend_of_every_partner_with_its_tooltip(page):
+    html = page.read_text(encoding="utf-8")
+    table = re.search(r'<table id="partners".*?</table>', html, re.S).group(0)
+    assert '<th data-col="trend" class="l" title="trend">trend</th>' in table
+    row = re.search(r'<tr data-partner="P1009">.*?</tr>', table, re.S).group(0)
+    cell = re.search(r'<td data-col="trend"[^>]*>.*?</td>', row, re.S).group(0)
+    months = [f"2020-{m}: not published" for m in ("10", "11", "12")]
+    months += [f"2021-0{m}: not published" for m in range(1, 7)]
+    tooltip = "\n".join(["P1009 Woodgrove Digital Ltd: the last 12 months", *months,
+                         "2021-07: not in that month&#39;s export",
+                         "2021-08: 65.98 (silver)", "2021-09: 75.73 (silver)"])
+    assert f"<title>{tooltip}</title>" in cell
+    # 65.98 → 75.73: +9.75; the line joins months 11 and 12 of the 12 (x 3 + i × 74/11 →
+    # 70.3 and 77.0; y 3 + 18 × (1 - score/100) → 9.1 and 7.4)
+    assert 'data-value="9.75"' in cell
+    assert re.findall(r'<polyline points="([^"]+)"', cell) == ["70.3,9.1 77.0,7.4"]
+    assert len(re.findall(r"<circle ", cell)) == 2
+    # Tailspin, scored once (0.00): one dot, no line, nothing to sort by
+    row = re.search(r'<tr data-partner="P1006">.*?</tr>', table, re.S).group(0)
+    cell = re.search(r'<td data-col="trend"[^>]*>.*?</td>', row, re.S).group(0)
+    assert 'data-value=""' in cell and "<polyline" not in cell
+    assert len(re.findall(r"<circle ", cell)) == 1 and "2021-09: 0.00 (none)</title>" in cell
+    # Contoso, scored in all three published months: 88.86 → 99.67 → 100.00
+    row = re.search(r'<tr data-partner="P1001">.*?</tr>', table, re.S).group(0)
+    assert "2021-07: 88.86 (gold)\n2021-08: 99.67 (gold)\n2021-09: 100.00 (gold)</title>" in row
+    assert 'data-col="trend" class="l" data-value="11.14"' in row

@@ -149,8 +149,8 @@ class Airflow:
 
 @pytest.fixture
 def world(tmp_path):
-    from pci.contract import parse_month
-    from pci.generate import generate
+    from pci.core.contract import parse_month
+    from tools.generate import generate
 
     landing = tmp_path / "landing"
     generate(landing, parse_month("2021-06"), 4, 8, 160, 5, progress=False)
@@ -217,8 +217,8 @@ def test_a_new_users_path_to_the_scheduler(tmp_path):
     """docs/operations.md, 'Running the scheduler': airflow db migrate, airflow dags
     reserialize, airflow dags list, airflow dags test pci_monthly 2021-09-01 (which
     scores 2021-08, the month of its data interval), with nothing else running."""
-    from pci.contract import parse_month
-    from pci.generate import generate
+    from pci.core.contract import parse_month
+    from tools.generate import generate
 
     landing = tmp_path / "landing"
     generate(landing, parse_month("2021-06"), 3, 8, 160, 5, progress=False)

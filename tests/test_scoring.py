@@ -1,4 +1,4 @@
-"""pci.scoring: refusing months that cannot be scored, and the dbt build itself."""
+"""pci.score.scoring: refusing months that cannot be scored, and the dbt build itself."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from pci import scoring
-from pci.contract import ensure_raw_schema
 from reference_scoring import build_world
+
+from pci.core.contract import ensure_raw_schema
+from pci.score import scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST = dt.date(2021, 1, 1)

@@ -14,10 +14,10 @@ import math
 
 import duckdb
 import pytest
-
-from pci import scoring
-from pci.contract import add_months, month_range
 from reference_scoring import COLUMNS, RawWorld, build_world
+
+from pci.core.contract import add_months
+from pci.score import scoring
 
 # about two minutes on 2 cores (the reference walks 28 months)
 pytestmark = [pytest.mark.dbt, pytest.mark.slow]

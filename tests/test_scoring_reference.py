@@ -11,9 +11,9 @@ import math
 
 import duckdb
 import pytest
-
-from pci import scoring
 from reference_scoring import COLUMNS, RawWorld, build_world
+
+from pci.score import scoring
 
 pytestmark = pytest.mark.dbt
 
@@ -91,8 +91,9 @@ def test_the_world_exercises_every_metric(scored_world):
 @pytest.mark.slow
 def test_generated_and_landed_world_matches_the_reference(tmp_path):
     """End to end on the project's own generator and landing step."""
-    from pci import generate, landing
-    from pci.contract import month_range
+    from pci.core.contract import month_range
+    from pci.land import landing
+    from tools import generate
 
     first, last = dt.date(2021, 1, 1), dt.date(2022, 1, 1)
     generate.generate(tmp_path / "landing", first, 13, 12, 150, seed=11, progress=False)

@@ -20,9 +20,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci import scoring
-from pci.contract import BUILD_SCHEMA, add_months
-from pci.landing import land_month
+from pci.core.contract import BUILD_SCHEMA, add_months
+from pci.land.landing import land_month
+from pci.score import scoring
 from tests.support.exports import minimal_valid_tables, write_export
 
 pytestmark = [pytest.mark.faults, pytest.mark.dbt]

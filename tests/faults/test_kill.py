@@ -68,8 +68,10 @@ TIMER_POINTS = 3   # kills after a random delay into the dbt build
 #: the full rerun (c) follows every RERUN_EVERY-th kill and the last one (each costs a
 #: whole run); PCI_KILL_RERUN_EVERY=1 reruns after every kill. (a) and (b) follow every kill.
 RERUN_EVERY = int(os.environ.get("PCI_KILL_RERUN_EVERY", "3"))
-MODULES = ("pci.pipeline", "pci.landing", "pci.validation", "pci.scoring", "pci.mart_validation",
-           "pci.publish", "pci.analyst_copy", "pci.warehouse")
+MODULES = ("pci.orchestrate.runner", "pci.orchestrate.tasks", "pci.land.landing", "pci.land.files",
+           "pci.land.parsing", "pci.land.expectations", "pci.score.scoring", "pci.publish.audit",
+           "pci.publish.publication", "pci.publish.analyst_copy", "pci.core.catalog", "pci.core.warehouse",
+           "pci.core.preflight", "pci.core.faults")
 
 KILLER = textwrap.dedent("""
     import functools, importlib, inspect, json, os, signal, sys, threading, time
@@ -132,7 +134,7 @@ KILLER = textwrap.dedent("""
     for mod in modules:
         for attr, obj in list(vars(mod).items()):
             if inspect.isfunction(obj) and obj.__module__ == mod.__name__:
-                wrapped[id(obj)] = (obj, wrap(obj, mod.__name__.split(".", 1)[1] + "." + attr))
+                wrapped[id(obj)] = (obj, wrap(obj, mod.__name__.rsplit(".", 1)[1] + "." + attr))
     for name, mod in list(sys.modules.items()):
         if name == "pci" or name.startswith("pci."):
             for attr, obj in list(vars(mod).items()):
@@ -271,7 +273,7 @@ def _copy_problems(warehouse: Path, published: Published, before: dict, clean: d
     and holds one consistent state: for each month the rows of the publication its
     ``analyst_copy_months`` names, which is the month's latest publication in the copy,
     which the warehouse records, and whose rows are the month's before or clean rows."""
-    from pci.analyst_copy import copy_path
+    from pci.core.catalog import copy_path
 
     copy = copy_path(warehouse)
     if not copy.is_file():
@@ -388,7 +390,7 @@ def _read_events(path: Path) -> list[tuple[int, str, float]]:
 
 
 def _copy_rows(warehouse: Path) -> dict[str, list[tuple]]:
-    from pci.analyst_copy import copy_path
+    from pci.core.catalog import copy_path
 
     con = duckdb.connect(str(copy_path(warehouse)), read_only=True)
     try:
@@ -481,7 +483,8 @@ def _published_problems(wh: Path, plan: Plan, copy_expected: bool) -> tuple[str,
 
 def _rerun_problems(landing: Path, wh: Path, plan: Plan) -> list[str]:
     """(c): a plain rerun completes and publishes exactly what the clean run did."""
-    from pci.analyst_copy import copy_leftovers, copy_path, marker_path
+    from pci.core.catalog import copy_path, marker_path
+    from pci.publish.analyst_copy import copy_leftovers
 
     res = pci_run(landing, wh, *RUN_ARGS[1::2])
     if res.returncode != 0:

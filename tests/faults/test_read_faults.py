@@ -11,7 +11,7 @@
 * a month published with no partners is said to be so.
 
 The published warehouse is the hand-made mart of ``tests/support/mart_fixture.py``
-(no dbt), with a publication record per month, as ``pci.publish`` writes it.
+(no dbt), with a publication record per month, as ``pci.publish.publication`` writes it.
 """
 from __future__ import annotations
 
@@ -31,12 +31,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci import analyst_copy
-from pci.analyst_copy import copy_path, marker_path, refresh_copy
 from pci.cli import main
-from pci.errors import EXIT_BUSY, EXIT_ENVIRONMENT, EXIT_USAGE
-from pci.publish import ensure_publish_schema
-from pci.terminal import for_terminal
+from pci.core.catalog import copy_path, ensure_publish_schema, marker_path
+from pci.core.errors import EXIT_BUSY, EXIT_ENVIRONMENT, EXIT_USAGE
+from pci.core.terminal import for_terminal
+from pci.publish import analyst_copy
+from pci.publish.copy_refresh import refresh_copy
+from pci.read import mart as mart_reader
 from tests.support import mart_fixture as fx
 from tests.support import published
 
@@ -50,7 +51,7 @@ TMP_NAME = re.compile(r"\.tmp(\.wal)?$")
 # --------------------------------------------------------------------------- helpers
 
 def record_publication(con, month: dt.date, rows: int | None = None) -> str:
-    """A publication row for ``month`` as pci.publish records it (``rows``: the month's
+    """A publication row for ``month`` as pci.publish.publication records it (``rows``: the month's
     row count in main.pci_monthly_scores unless given)."""
     ensure_publish_schema(con)
     if rows is None:
@@ -250,8 +251,8 @@ def test_marker_is_written_even_when_the_disk_stays_full(tmp_path):
             result = refresh_copy(con, warehouse)
     assert not result.ok and result.marker == marker_path(copy)
     assert marker_path(copy).read_text() == "" and temp_files(copy.parent) == []
-    with analyst_copy.open_mart(warehouse) as mart:
-        warning = analyst_copy.stale_warning(mart)
+    with mart_reader.open_mart(warehouse) as mart:
+        warning = mart_reader.stale_warning(mart)
     assert warning and "out of date" in warning and "refresh-copy --warehouse" in warning
 
 
@@ -264,12 +265,12 @@ def test_leftovers_of_a_killed_refresh_are_removed_by_the_next(tmp_path):
     # a refresh killed (SIGKILL) just before it swaps the new copy in
     code = (
         "import os, sys, time, duckdb\n"
-        "from pci import analyst_copy\n"
+        "from pci.publish import analyst_copy, copy_refresh\n"
         "def stop(src, dst):\n"
         "    print('written', flush=True); time.sleep(600)\n"
         "analyst_copy.os.replace = stop\n"
         f"con = duckdb.connect({str(warehouse)!r})\n"
-        f"analyst_copy.refresh_copy(con, {str(warehouse)!r})\n")
+        f"copy_refresh.refresh_copy(con, {str(warehouse)!r})\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -303,7 +304,7 @@ def test_refresh_copy_exit_statuses(tmp_path, capsys):
     assert status == 0 and "nothing to copy" in out
     warehouse = published_warehouse(tmp_path)
     code = ("import sys\n"
-            "from pci.locking import WarehouseLock\n"
+            "from pci.core.locking import WarehouseLock\n"
             f"with WarehouseLock({str(warehouse)!r}):\n"
             "    print('held', flush=True); sys.stdin.readline()\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
@@ -373,13 +374,13 @@ def test_report_escapes_names_in_the_page(nasty_warehouse, tmp_path, capsys):
     html = (tmp_path / "out" / "pci-report-2021-09.html").read_text(encoding="utf-8")
     assert "\x1b" not in html and "\x07" not in html and "\x9b" not in html
     assert "<b>Co</b>" not in html
-    assert "Evil [red]x[/red] &lt;b&gt;Co&lt;/b&gt; &amp; &quot;Sons&quot;" in html
+    assert "Evil [red]x[/red] &lt;b&gt;Co&lt;/b&gt; &amp; &#34;Sons&#34;" in html  # Jinja2 autoescape
 
 
 def test_demo_table_prints_names_stripped(nasty_warehouse):
     from rich.console import Console
 
-    from pci.demo import scores_table
+    from tools.demo import scores_table
 
     buf = io.StringIO()
     Console(file=buf, width=250).print(scores_table(nasty_warehouse, fx.LATEST))

@@ -2,7 +2,7 @@
 
 Every case runs the command in a subprocess on a copy of one published world (a
 generated landing 2021-07 … 2021-09, 8 partners; 2021-08 published by a `pci run`,
-2021-09 not landed yet), and checks the exit status (pci.errors), what standard
+2021-09 not landed yet), and checks the exit status (pci.core.errors), what standard
 error names, that the published tables are what they were before (row
 fingerprints, tests/support/published.py) and, where it makes sense, that a rerun
 after the fault is removed publishes exactly the scores of a clean run of 2021-09
@@ -48,7 +48,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci.errors import EXIT_BUSY, EXIT_DAMAGED, EXIT_ENVIRONMENT, EXIT_OK, EXIT_REFUSED
+from pci.core.errors import EXIT_BUSY, EXIT_DAMAGED, EXIT_ENVIRONMENT, EXIT_OK, EXIT_REFUSED
 from tests.support import published
 from tests.support.exports import write_csv, write_manifest
 
@@ -96,7 +96,10 @@ FAULTY = textwrap.dedent("""
     import errno, os, shutil, sys
     point, mode, folder, args = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3]), sys.argv[4:]
     import duckdb
-    from pci import analyst_copy, landing, publish, scoring
+    from pci.publish import analyst_copy
+    from pci.land import landing
+    from pci.publish import publication as publish
+    from pci.score import scoring
 
     warehouse = args[args.index("--warehouse") + 1]
     NO_SPACE = 'Could not write file "' + warehouse + '.wal": No space left on device'
@@ -254,7 +257,7 @@ def assert_disk_full(res: subprocess.CompletedProcess, folder: Path) -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     """A generated landing 2021-07 … 2021-09; 2021-07 landed and 2021-08 published."""
-    from pci.generate import generate
+    from tools.generate import generate
 
     base = tmp_path_factory.mktemp("run-faults-world")
     generate(base / "landing", JUL, 3, 8, 80, 3, progress=False)

@@ -1,4 +1,4 @@
-"""Faults of the warehouse file and of its folder (`pci.warehouse`, `pci.locking`).
+"""Faults of the warehouse file and of its folder (`pci.core.warehouse`, `pci.core.locking`).
 
 * another process holding the DuckDB file, even read-only (an analyst's
   session): ``connect`` raises ``WarehouseBusy`` naming that process, like the
@@ -37,11 +37,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pci.errors import (EXIT_BUSY, EXIT_DAMAGED, EXIT_ENVIRONMENT, DiskFull, EnvironmentFault,
-                        FolderNotWritable, WarehouseDamaged)
-from pci.locking import WarehouseBusy, WarehouseLock, is_held_here, lock_path
-from pci.warehouse import (Preflight, check_before_writing, classify, connect, landed_months,
-                           min_free_bytes, quote_identifier, quote_literal, table_exists)
+from pci.core.errors import (EXIT_BUSY, EXIT_DAMAGED, EXIT_ENVIRONMENT, DiskFull, EnvironmentFault,
+                             FolderNotWritable, WarehouseBusy, WarehouseDamaged)
+from pci.core.faults import classify
+from pci.core.locking import WarehouseLock, is_held_here, lock_path
+from pci.core.preflight import Preflight, check_before_writing, min_free_bytes
+from pci.core.warehouse import connect, landed_months, quote_identifier, quote_literal, table_exists
 
 pytestmark = pytest.mark.faults
 
@@ -502,7 +503,7 @@ def test_a_new_warehouse_that_cannot_be_created_leaves_no_file(tmp_path, monkeyp
 
 
 class BuildFailed(Exception):
-    """The shape of pci.scoring.BuildFailed: the node messages in ``failures``."""
+    """The shape of pci.score.scoring.BuildFailed: the node messages in ``failures``."""
 
     def __init__(self, message, failures):
         super().__init__(message)
@@ -510,7 +511,7 @@ class BuildFailed(Exception):
 
 
 def dbt_failure(node_message: str) -> BuildFailed:
-    """A failed node as pci.scoring reports it: ``<uid>: <status>: <message on one line>``."""
+    """A failed node as pci.score.scoring reports it: ``<uid>: <status>: <message on one line>``."""
     dbt_message = ("Runtime Error in model int_subscription_months "
                    f"(models/intermediate/int_subscription_months.sql)\n  {node_message}")
     failure = ("model.pci.int_subscription_months: error: "
@@ -682,7 +683,7 @@ def test_free_blocks_cut_off_the_end_of_the_file_are_not_truncation(tmp_path):
     """DuckDB may cut free blocks off the end of the file while its header still
     counts them (seen on a warehouse after a run: 46 blocks, 6 of them free, a file
     of 40): only the blocks in use must be in the file."""
-    from pci.warehouse import _size_problem
+    from pci.core.preflight import _size_problem
 
     class Header:  # what pragma_database_size() says of such a file
         def __init__(self, total, free):

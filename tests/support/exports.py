@@ -20,7 +20,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pci.contract import FILES, FILES_BY_NAME, MANIFEST, add_months, end_of_month, format_month, parse_month
+from pci.core.contract import (FILES, FILES_BY_NAME, MANIFEST, add_months, end_of_month, format_month,
+                               parse_month)
 
 
 def _month(month: str | dt.date) -> dt.date:

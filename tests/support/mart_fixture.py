@@ -36,7 +36,7 @@ from pathlib import Path
 
 import duckdb
 
-from pci.contract import add_months
+from pci.core.contract import add_months
 
 MONTHS = (dt.date(2021, 7, 1), dt.date(2021, 8, 1), dt.date(2021, 9, 1))
 LATEST = MONTHS[-1]
@@ -309,7 +309,7 @@ _HOLDER = r"""
 import sys, duckdb
 con = duckdb.connect(sys.argv[1])          # the one writer of the file
 if sys.argv[3] == "copy":
-    from pci.analyst_copy import publish_read_only_copy
+    from pci.publish.analyst_copy import publish_read_only_copy
     publish_read_only_copy(con, sys.argv[1])
 con.execute("BEGIN TRANSACTION")           # a run in the middle of replacing a month
 con.execute("DELETE FROM main.pci_monthly_scores WHERE score_month = DATE '2021-09-01'")

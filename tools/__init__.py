@@ -1,0 +1,1 @@
+"""Tooling around the product: the sample-data generator, the benchmark, the demo."""

@@ -1,0 +1,136 @@
+"""The measured cases: each prepares its fresh copy and returns the command to
+measure (see the package docstring for what each one measures), and :data:`CASES`."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from pci.core.contract import FILES, MANIFEST
+
+from .measure import pci_command
+from .world import MONTHS, World, fresh_copy, fresh_folder_copy, nth_month, prepare_ran
+
+
+def case_csv_floor(world: World, work: Path) -> list[str]:
+    folder = world.landing / nth_month(MONTHS)
+    reads = []
+    for f in FILES:
+        cols = ", ".join(f"'{c.name}': '{c.duckdb_type}'" for c in f.columns)
+        reads.append(f"CREATE TABLE {f.name} AS SELECT * FROM read_csv('{folder / f.filename}', "
+                     f"header=true, auto_detect=false, columns={{{cols}}}, dateformat='%Y-%m-%d')")
+    script = "import duckdb\ncon = duckdb.connect()\n" + "".join(
+        f"con.execute({q!r}).fetchall()\n" for q in reads)
+    return [sys.executable, "-c", script]
+
+
+def case_land_month(world: World, work: Path, progress) -> list[str]:
+    wh = fresh_copy(world.landed_warehouse(MONTHS - 1, progress), work)
+    return pci_command("land", "--landing", str(world.landing), "--warehouse", str(wh),
+                       "--month", nth_month(MONTHS))
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
+
+
+def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
+    wh = fresh_folder_copy(world.ran_warehouse(month_no - 1, progress), work)
+    landing = work / "landing"  # only the months up to month_no are visible
+    landing.mkdir()
+    for i in range(1, month_no + 1):  # hard links: the files are in this landing folder (a
+        # symbolic link out of it is refused, raw-exports.md), and nothing is copied
+        shutil.copytree(world.landing / nth_month(i), landing / nth_month(i), copy_function=_link_or_copy)
+    return pci_command("run", "--landing", str(landing), "--warehouse", str(wh), "--month", nth_month(month_no))
+
+
+def case_new_month_13(world: World, work: Path, progress) -> list[str]:
+    return case_new_month(world, work, progress, 13)
+
+
+def case_backfill_14(world: World, work: Path, progress) -> list[str]:
+    wh = fresh_copy(world.landed_warehouse(MONTHS, progress), work)
+    return pci_command("run", "--landing", str(world.landing), "--warehouse", str(wh),
+                       "--month", nth_month(MONTHS - 13), "--through", nth_month(MONTHS))
+
+
+FIXED_ROWS = {  # one partner, one tenant, one of everything
+    "partners": [["P1", "Fixed Cost Partner", "SE"]],
+    "tenants": [["T1", "Fixed Cost Tenant", "true"]],
+    "products": [["D365_SALES", "Dynamics 365 Sales"]],
+    "subscriptions": [["S1", "T1", "D365_SALES", "CSP", "true", ""]],
+    "partner_associations": [["A1", "P1", "S1", "CSP", "", "{first}", ""]],
+    "partner_people": [["U1", "P1", "{first}", ""]],
+    "exam_passes": [["U1", "MB-800", "{first}", ""]],
+    "billing_lines": [["L1", "{first}", "S1", "CHARGE", "100.00"]],
+    "seat_snapshots": [["S1", "3"]],
+    "mau_snapshots": [["S1", "6"]],
+}
+
+
+def _fixed_landing(world: World) -> Path:
+    """An export of 1 partner and 1 tenant for the last two months of the world:
+    the fixed cost of the stack."""
+    import csv
+
+    from pci.land.files import sha256_file
+
+    one = world.cache / "fixed" / "landing"
+    for month in (nth_month(MONTHS - 1), nth_month(MONTHS)):
+        folder = one / month
+        if (folder / MANIFEST).exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for f in FILES:
+            path = folder / f.filename
+            with open(path, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(f.column_names)
+                rows = [[v.format(first=month + "-01") for v in r] for r in FIXED_ROWS[f.name]]
+                w.writerows(rows)
+            files[f.filename] = {"rows": len(rows), "sha256": sha256_file(path)}
+        (folder / MANIFEST).write_text(json.dumps({"export_month": month, "files": files}) + "\n")
+    return one
+
+
+def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
+    one = _fixed_landing(world)
+    ran = prepare_ran(world.cache / "fixed" / f"ran_{MONTHS - 1:02d}", lambda: None, one,
+                      nth_month(MONTHS - 1), progress)
+    wh = fresh_folder_copy(ran, work)
+    return pci_command("run", "--landing", str(one), "--warehouse", str(wh), "--month", nth_month(MONTHS))
+
+
+def case_fixed_cost_cold(world: World, work: Path, progress) -> list[str]:
+    one = _fixed_landing(world)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return pci_command("run", "--landing", str(one), "--warehouse", str(work / "pci.duckdb"),
+                       "--month", nth_month(MONTHS))
+
+
+def case_fixed_land(world: World, work: Path, progress) -> list[str]:
+    one = _fixed_landing(world)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    return pci_command("land", "--landing", str(one), "--warehouse", str(work / "pci.duckdb"),
+                       "--month", nth_month(MONTHS))
+
+
+# in an order that prepares each landed warehouse from the previous one
+CASES = {
+    "csv_floor": lambda w, work, progress: case_csv_floor(w, work),
+    "fixed_land": case_fixed_land,
+    "fixed_cost": case_fixed_cost,
+    "fixed_cost_cold": case_fixed_cost_cold,
+    "new_month_13": case_new_month_13,
+    "land_month": case_land_month,
+    "new_month": case_new_month,
+    "backfill_14": case_backfill_14,
+}

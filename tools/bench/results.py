@@ -1,0 +1,111 @@
+"""From samples to results: the summary of a case's runs, the merge with the
+cases measured before, the machine, the ratios, the targets and their verdicts,
+and the Markdown of ``docs/benchmark.md``."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+
+from .cases import CASES
+from .measure import ROOT, Sample
+from .world import BENCH_DIR, MONTHS
+
+RESULTS = BENCH_DIR / "results.json"
+DOC = ROOT / "docs" / "benchmark.md"
+
+TARGETS = {  # scale -> case -> (seconds, GiB); from the project's performance goals
+    "medium": {"new_month": (30, 3), "backfill_14": (120, 3), "land_month": (None, 3)},
+    "large": {"new_month": (600, 16)},
+}
+
+RATIO_TARGETS = {  # scale -> ratio -> upper bound; the ratio targets are set at medium
+    "medium": {
+        "land_month / csv_floor": 3.0,
+        "(land_month - fixed_land) / csv_floor": 3.0,
+        "new_month (25 landed) / new_month_13 (12 landed)": 1.15,
+    },
+}
+
+
+def merge_cases(previous: dict, measured: dict) -> dict:
+    """The cases measured now, and those measured before that were not measured now,
+    in the order of CASES."""
+    return {name: measured.get(name) or previous[name] for name in CASES
+            if name in measured or name in previous}
+
+
+def summarize(samples: list[Sample]) -> dict:
+    secs = [s.seconds for s in samples]
+    mem = [s.peak_rss_bytes for s in samples]
+    return {
+        "runs": len(samples),
+        "median_s": round(statistics.median(secs), 3),
+        "min_s": round(min(secs), 3),
+        "max_s": round(max(secs), 3),
+        "median_peak_rss_mib": round(statistics.median(mem) / 2**20, 1),
+        "max_peak_rss_mib": round(max(mem) / 2**20, 1),
+    }
+
+
+def machine() -> dict:
+    import psutil
+
+    return {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def ratios(cases: dict) -> dict:
+    def med(name):
+        return cases.get(name, {}).get("median_s")
+
+    out = {}
+    if med("land_month") and med("csv_floor"):
+        out["land_month / csv_floor"] = round(med("land_month") / med("csv_floor"), 2)
+        if med("fixed_land"):
+            # the data-dependent part of landing: without the stack's start-up (imports, GX context)
+            out["(land_month - fixed_land) / csv_floor"] = round(
+                (med("land_month") - med("fixed_land")) / med("csv_floor"), 2)
+    if med("new_month") and med("new_month_13"):
+        out["new_month (25 landed) / new_month_13 (12 landed)"] = round(med("new_month") / med("new_month_13"), 3)
+    if med("new_month") and med("fixed_cost"):
+        out["new_month / fixed_cost"] = round(med("new_month") / med("fixed_cost"), 2)
+    if med("backfill_14") and med("new_month"):
+        out["backfill_14 / new_month"] = round(med("backfill_14") / med("new_month"), 2)
+    return out
+
+
+def target_verdict(scale: str, case: str, c: dict) -> str:
+    target = TARGETS.get(scale, {}).get(case)
+    if not target:
+        return ""
+    seconds, gib = target
+    ok_time = seconds is None or c["median_s"] <= seconds
+    ok_mem = c["max_peak_rss_mib"] <= gib * 1024
+    wanted = " and ".join(x for x in (f"≤ {seconds} s" if seconds else "", f"≤ {gib} GiB") if x)
+    return f"{wanted}: {'met' if ok_time and ok_mem else 'MISSED'}"
+
+
+def render_markdown(results: dict) -> str:
+    lines = ["# Benchmark", "",
+             "Produced by `python -m pci bench --scale SCALE --runs N` (or `make bench`); "
+             "each figure is the median of N runs (min–max), wall time and peak memory of the "
+             "whole process tree. Raw figures: `bench/results.json`.", ""]
+    for scale, res in results.get("scales", {}).items():
+        m = res["machine"]
+        lines += [f"## {scale}: {res['partners']:,} partners, {res['tenants']:,} tenants, {MONTHS} months", "",
+                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; last measured {res['measured_at']}.", "",
+                  "| case | runs | median s | min–max s | peak memory MiB (median / max) | target |",
+                  "|---|---:|---:|---:|---:|---|"]
+        for name, c in res["cases"].items():
+            lines.append(f"| {name} | {c['runs']} | {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
+                         f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} | "
+                         f"{target_verdict(scale, name, c)} |")
+        if res.get("ratios"):
+            lines += ["", "| ratio | value | target |", "|---|---:|---|"]
+            for k, v in res["ratios"].items():
+                limit = RATIO_TARGETS.get(scale, {}).get(k)
+                verdict = f"≤ {limit}: {'met' if v <= limit else 'MISSED'}" if limit else ""
+                lines.append(f"| {k} | {v} | {verdict} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""The generated world of a scale and the warehouses prepared from it (both
+cached under ``bench/cache``), and the fresh copies each measured run starts from."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pci.core.contract import add_months, format_month, parse_month
+
+from .measure import ROOT, pci_command, run_setup
+
+BENCH_DIR = ROOT / "bench"
+CACHE_DIR = BENCH_DIR / "cache"
+
+FIRST = "2020-07"
+MONTHS = 26
+SEED = 20211
+
+SCALES = {
+    "small": (100, 5_000),
+    "medium": (2_000, 100_000),
+    "large": (20_000, 1_000_000),
+}
+
+
+def nth_month(i: int) -> str:
+    """The i-th month of the world, 1-based."""
+    return format_month(add_months(parse_month(FIRST), i - 1))
+
+
+class World:
+    def __init__(self, scale: str, cache: Path = CACHE_DIR):
+        self.scale = scale
+        self.cache = cache
+        self.partners, self.tenants = SCALES[scale]
+        self.dir = cache / scale
+        self.landing = self.dir / "landing"
+
+    def generate(self, progress) -> None:
+        done = self.dir / ".generated"
+        if done.exists():
+            return
+        progress(f"generating the {self.scale} world ({self.partners} partners, {self.tenants} tenants, {MONTHS} months)")
+        shutil.rmtree(self.landing, ignore_errors=True)
+        run_setup(pci_command("generate", "--out", str(self.landing), "--first", FIRST, "--months", str(MONTHS),
+                              "--partners", str(self.partners), "--tenants", str(self.tenants), "--seed", str(SEED)))
+        done.write_text("ok\n")
+
+    def landed_warehouse(self, through: int, progress) -> Path:
+        """A warehouse with months 1..through landed (cached)."""
+        wh = self.dir / f"landed_{through:02d}" / "pci.duckdb"
+        if (wh.parent / ".ready").exists():
+            return wh
+        shutil.rmtree(wh.parent, ignore_errors=True)
+        wh.parent.mkdir(parents=True)
+        # continue from the largest prepared warehouse with fewer months, if any
+        start = 1
+        for k in range(through - 1, 0, -1):
+            prev = self.dir / f"landed_{k:02d}"
+            if (prev / ".ready").exists():
+                shutil.copy2(prev / "pci.duckdb", wh)
+                start = k + 1
+                break
+        for i in range(start, through + 1):
+            progress(f"preparing: landing {nth_month(i)} into a {through}-month warehouse")
+            run_setup(pci_command("land", "--landing", str(self.landing), "--warehouse", str(wh),
+                                  "--month", nth_month(i)))
+        (wh.parent / ".ready").write_text("ok\n")
+        return wh
+
+    def ran_warehouse(self, through: int, progress) -> Path:
+        """The warehouse of months 1..through after a ``pci run`` of month ``through``
+        (cached): the state a month-end run finds, sidecar folders included."""
+        return prepare_ran(self.dir / f"ran_{through:02d}",
+                           lambda: self.landed_warehouse(through, progress), self.landing,
+                           nth_month(through), progress)
+
+
+def prepare_ran(folder: Path, landed, landing: Path, month: str, progress) -> Path:
+    """Prepare (once per version of the dbt project) ``folder`` by a ``pci run`` of
+    ``month`` on a copy of ``landed()`` (None: an empty warehouse)."""
+    from pci.score.scoring import project_fingerprint
+
+    wh = folder / "pci.duckdb"
+    stamp = f"project {project_fingerprint()}\n"
+    if (folder / ".ready").exists() and (folder / ".ready").read_text() == stamp:
+        return wh
+    src = landed()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if src is not None:
+        shutil.copy2(src, wh)
+    progress(f"preparing: pci run of {month} in {folder.name}")
+    run_setup(pci_command("run", "--landing", str(landing), "--warehouse", str(wh), "--month", month, "--quiet"))
+    # the unit tests ran and passed on this project: the measured runs skip them, as
+    # a month-end run after the first one does; a changed project prepares anew
+    (folder / ".ready").write_text(stamp)
+    return wh
+
+
+def fresh_folder_copy(src_wh: Path, work: Path) -> Path:
+    """A copy of the warehouse's whole folder (its sidecar folders included)."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(src_wh.parent, work, symlinks=True,
+                    ignore=shutil.ignore_patterns(".ready", "*.lock"))
+    return work / src_wh.name
+
+
+def fresh_copy(src: Path, work: Path) -> Path:
+    """A copy of the warehouse file alone, in an emptied ``work`` folder."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    dst = work / src.name
+    shutil.copy2(src, dst)
+    return dst
