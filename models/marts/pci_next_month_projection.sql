@@ -227,25 +227,30 @@ mau as (
 
 ),
 
+window_peaks as (
+
+    -- subscriptions at or above the threshold in some month of M-10 .. M
+    -- (the MAU of M+1 is the MAU of M)
+    select
+        score_months.score_month,
+        mau.subscription_id
+    from score_months
+    cross join rule_constants
+    inner join mau
+        on mau.snapshot_month >= {{ pci_add_months('score_months.score_month', -10) }}
+        and mau.snapshot_month <= score_months.score_month
+    where mau.monthly_active_users >= rule_constants.deployment_mau_threshold
+    group by score_months.score_month, mau.subscription_id
+
+),
+
 crossings as (
 
-    -- below the threshold at M-11 (no row or not landed: 0) and at or above it
-    -- in some month of M-10 .. M (the MAU of M+1 is the MAU of M)
+    -- ... and below it at M-11 (no row, or M-11 not landed: 0)
     select
         window_peaks.score_month,
         window_peaks.subscription_id
-    from (
-        select
-            score_months.score_month,
-            mau.subscription_id
-        from score_months
-        cross join rule_constants
-        inner join mau
-            on mau.snapshot_month >= {{ pci_add_months('score_months.score_month', -10) }}
-            and mau.snapshot_month <= score_months.score_month
-        where mau.monthly_active_users >= rule_constants.deployment_mau_threshold
-        group by score_months.score_month, mau.subscription_id
-    ) as window_peaks
+    from window_peaks
     cross join rule_constants
     left join mau as baseline
         on baseline.snapshot_month = {{ pci_add_months('window_peaks.score_month', -11) }}
@@ -354,7 +359,7 @@ values_with_growth as (
         case
             when values_per_partner.mau_baseline >= rule_constants.mau_growth_min_baseline
                 then cast(values_per_partner.mau_current - values_per_partner.mau_baseline as double)
-                / cast(values_per_partner.mau_baseline as double)
+                    / cast(values_per_partner.mau_baseline as double)
         end as mau_growth
     from values_per_partner
     cross join rule_constants
