@@ -155,6 +155,75 @@ def test_query_copy_freshness(copy_con):
     assert (first, last, n) == (fx.MONTHS[0], fx.MONTHS[-1], len(fx.MONTHS))
 
 
+# --------------------------------------------------------------------------- the projection (build schema)
+
+#: the sample projection of the month after fx.LATEST: every partner's revenue and customer
+#: adds leave the window
+PROJECTED = add_months(fx.LATEST, 1)
+
+
+def projection_warehouse(path: Path) -> Path:
+    """The fixture warehouse plus a build schema as a build leaves it: the scores, seed
+    pci_levels and a projection of the month after fx.LATEST in which every partner has
+    lost its revenue and customer-add points (the other columns as the score)."""
+    warehouse = fx.build_mart(path)
+    levels = sorted(load_levels(), key=lambda lv: lv.min_score)
+    left = "pci_score - points_net_new_revenue - points_net_customer_adds"
+    case = " ".join(f"WHEN {left} >= {lv.min_score} THEN '{lv.name}'"
+                    for lv in reversed(levels))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA pci_build")
+        con.execute("CREATE TABLE pci_build.pci_monthly_scores AS SELECT * FROM main.pci_monthly_scores")
+        con.execute("CREATE TABLE pci_build.pci_levels (level VARCHAR, min_score DECIMAL(5,2))")
+        con.executemany("INSERT INTO pci_build.pci_levels VALUES (?, ?)",
+                        [[lv.name, lv.min_score] for lv in levels])
+        con.execute(f"""CREATE TABLE pci_build.pci_next_month_projection AS
+            SELECT score_month, CAST(score_month + INTERVAL 1 MONTH AS DATE) AS projected_month,
+                   partner_id, 0::DECIMAL(18,2) AS net_new_revenue_usd,
+                   0 AS net_customer_adds, functional_consultants, developers, new_deployments,
+                   mau_baseline, mau_current, mau_growth, 0::DECIMAL(5,2) AS points_net_new_revenue,
+                   0::DECIMAL(5,2) AS points_net_customer_adds, points_functional_consultants,
+                   points_developers,
+                   points_new_deployments, points_mau_growth,
+                   CAST({left} AS DECIMAL(5,2)) AS pci_score,
+                   CASE {case} END AS competency_level, window_complete
+            FROM main.pci_monthly_scores WHERE score_month = ?""", [fx.LATEST])
+    return warehouse
+
+
+@pytest.fixture(scope="module")
+def build_con(tmp_path_factory):
+    warehouse = projection_warehouse(tmp_path_factory.mktemp("projection") / "pci.duckdb")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    yield con
+    con.close()
+
+
+def test_query_projected_level_drops(build_con):
+    mins = {lv.name: lv.min_score for lv in load_levels()}
+    want = []
+    for p, r in fx.expected().items():
+        projected = r["pci_score"] - r["points_net_new_revenue"] - r["points_net_customer_adds"]
+        if mins[fx.level(projected)] < mins[r["competency_level"]]:
+            want.append((p, r["pci_score"], r["competency_level"], PROJECTED, projected, fx.level(projected),
+                         projected - r["pci_score"], -r["points_net_new_revenue"],
+                         -r["points_net_customer_adds"], 0, 0, 0, 0))
+    want.sort(key=lambda t: (t[6], t[0]))
+    assert len(want) >= 3, "the fixture has partners whose level rests on revenue and customer adds"
+    assert run(build_con, "projected_level_drops") == want
+
+
+def test_documented_line_reads_the_projection(tmp_path):
+    projection_warehouse(tmp_path / "data" / "warehouse" / "pci.duckdb")
+    line = next(ln for ln in DOC.read_text(encoding="utf-8").splitlines()
+                if ln.startswith(".venv/bin/python -c") and "pci_next_month_projection" in ln)
+    code = re.search(r'-c "(.*)"$', line).group(1)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2021-10-01" in done.stdout and "P1001" in done.stdout
+
+
 # --------------------------------------------------------------------------- the copy
 
 def test_copy_has_the_published_tables_with_their_types(tmp_path):
