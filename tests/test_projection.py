@@ -28,7 +28,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -339,7 +338,6 @@ WORLDS = [(11, "2021-01", 14), (12, "2021-03", 12), (13, "2021-05", 9)]
 @pytest.mark.dbt
 @pytest.mark.slow
 def test_projection_is_the_score_of_a_next_month_export_without_billing_lines(tmp_path):
-    started = time.monotonic()
     moved = 0
     for seed, first, months in WORLDS:
         world = tmp_path / f"world{seed}"
@@ -372,4 +370,3 @@ def test_projection_is_the_score_of_a_next_month_export_without_billing_lines(tm
             assert {c: row[c] for c in SCORE_COLUMNS} == want, (seed, partner)
         moved += sum(1 for p in made if any(made[p][c] != score_m[p][c] for c in METRIC_COLUMNS))
     assert moved, "no partner's projection differs from its score: the worlds test nothing"
-    assert time.monotonic() - started < 600
