@@ -41,3 +41,89 @@
 {% macro pci_add_months(month_start, n) -%}
     cast({{ dbt.dateadd('month', n, month_start) }} as date)
 {%- endmacro %}
+
+
+{# The scored rows from the metric values: a query with, per row of
+   `values_relation`, the key_columns, the six metric values, their points
+   [macro pci_points, seed pci_metrics], pci_score (the sum of the rounded
+   points), competency_level [D-3, seed pci_levels] and window_complete, in
+   the order of the output contract (raw-exports.md, section 4).
+   `values_relation` (a relation or CTE) has the key_columns and
+   net_new_revenue_usd (DECIMAL(18,2), rounded), the count metrics (INTEGER),
+   mau_baseline, mau_current (BIGINT), is_mau_eligible, mau_growth (DOUBLE)
+   and window_complete. Used by pci_monthly_scores and
+   pci_next_month_projection, so both score the same way. #}
+{% macro pci_score_rows(values_relation, key_columns) -%}
+    {%- set metric_names = pci_metric_names() -%}
+    {#- the metrics whose value is a count (points from value / 1) -#}
+    {%- set count_metrics = metric_names | reject('equalto', 'mau_growth') | reject('equalto', 'net_new_revenue') | list -%}
+    select
+        {% for column in key_columns -%}
+            scored.{{ column }},
+        {% endfor -%}
+        scored.net_new_revenue_usd,
+        {% for metric in count_metrics -%}
+            scored.{{ metric }},
+        {% endfor -%}
+        scored.mau_baseline,
+        scored.mau_current,
+        scored.mau_growth,
+        {% for metric in metric_names -%}
+            scored.points_{{ metric }},
+        {% endfor -%}
+        scored.pci_score,
+        cast(level_bands.level as varchar) as competency_level,
+        scored.window_complete
+    from (
+        select
+            points.*,
+            cast(
+                {% for metric in metric_names -%}
+                    {{ '+ ' if not loop.first }}points.points_{{ metric }}
+                {% endfor -%}
+                as decimal(5, 2)
+            ) as pci_score
+        from (
+            select
+                values_per_partner.*,
+                -- revenue in cents: value = cents / 100
+                {{ pci_points(
+                    'values_per_partner.net_new_revenue_usd * 100', '100',
+                    'rules.net_new_revenue_threshold', 'rules.net_new_revenue_max_points'
+                ) }} as points_net_new_revenue,
+                {% for metric in count_metrics -%}
+                    {{ pci_points(
+                        'values_per_partner.' ~ metric, '1',
+                        'rules.' ~ metric ~ '_threshold', 'rules.' ~ metric ~ '_max_points'
+                    ) }} as points_{{ metric }},
+                {% endfor -%}
+                -- growth = (current - baseline) / baseline, 0 points when not eligible
+                case
+                    when values_per_partner.is_mau_eligible
+                        then {{ pci_points(
+                            'values_per_partner.mau_current - values_per_partner.mau_baseline',
+                            'case when values_per_partner.is_mau_eligible then values_per_partner.mau_baseline else 1 end',
+                            'rules.mau_growth_threshold', 'rules.mau_growth_max_points'
+                        ) }}
+                    else cast(0 as decimal(5, 2))
+                end as points_mau_growth
+            from {{ values_relation }} as values_per_partner
+            cross join (
+                -- one row: <metric>_threshold and <metric>_max_points of every metric
+                select
+                    {{- pci_pivot('metric', metric_names, 'threshold', suffix='_threshold') }},
+                    {{- pci_pivot('metric', metric_names, 'max_points', suffix='_max_points') }}
+                from {{ ref('pci_metrics') }}
+            ) as rules
+        ) as points
+    ) as scored
+    inner join (
+        select
+            level,
+            min_score,
+            lead(min_score) over (order by min_score) as next_min_score
+        from {{ ref('pci_levels') }}
+    ) as level_bands
+        on level_bands.min_score <= scored.pci_score
+        and (level_bands.next_min_score is null or level_bands.next_min_score > scored.pci_score)
+{%- endmacro %}

@@ -183,6 +183,76 @@ def test_query_level_transitions(copy_con):
     ]
 
 
+# --------------------------------------------------------------------------- the projection
+
+PROJECTED = add_months(fx.LATEST, 1)  # fx.projection_warehouse: the projection made at fx.LATEST
+
+
+@pytest.fixture(scope="module")
+def projection_con(tmp_path_factory):
+    warehouse = fx.projection_warehouse(tmp_path_factory.mktemp("projection") / "pci.duckdb")
+    con = duckdb.connect(str(copy_path(warehouse)), read_only=True)
+    yield con
+    con.close()
+
+
+def expected_drops() -> list[tuple]:
+    mins = {lv.name: lv.min_score for lv in rules.levels()}
+    want = []
+    for p, r in fx.expected().items():
+        projected = r["pci_score"] - r["points_net_new_revenue"] - r["points_net_customer_adds"]
+        if mins[fx.level(projected)] < mins[r["competency_level"]]:
+            want.append((p, r["pci_score"], r["competency_level"], PROJECTED, projected, fx.level(projected),
+                         projected - r["pci_score"], -r["points_net_new_revenue"],
+                         -r["points_net_customer_adds"], 0, 0, 0, 0))
+    want.sort(key=lambda t: (t[6], t[0]))
+    return want
+
+
+def test_query_projected_level_drops(projection_con):
+    want = expected_drops()
+    assert len(want) >= 3, "the fixture has partners whose level rests on revenue and customer adds"
+    assert run(projection_con, "projected_level_drops") == want
+
+
+def test_at_risk_lists_the_same_partners(tmp_path, capsys):
+    """`pci at-risk` names exactly the partners of the documented query, with the
+    points each loses and the cheapest way to keep the level."""
+    from pci.cli import main
+    from pci.read.at_risk import at_risk
+    from pci.read.mart import open_mart
+
+    warehouse = fx.projection_warehouse(tmp_path / "pci.duckdb")
+    want = expected_drops()
+    with open_mart(warehouse) as mart:
+        risks = at_risk(mart, fx.LATEST)
+    assert [(r.partner_id, r.score, r.level, r.projected_score, r.projected_level) for r in risks] == \
+        sorted([(w[0], w[1], w[2], w[4], w[5]) for w in want], key=lambda x: (x[3], x[0]))
+    for r in risks:
+        assert {d.metric.key for d in r.drops} <= {"net_new_revenue", "net_customer_adds"}
+        keep = r.keep
+        assert keep.reachable and keep.gaps, r.partner_id
+        assert r.projected_score + keep.points_gained >= {lv.name: lv.min_score
+                                                          for lv in rules.levels()}[r.level]
+    assert main(["at-risk", "--warehouse", str(warehouse), "--month", fx.LATEST.strftime("%Y-%m")]) == 0
+    out = capsys.readouterr().out
+    for w in want:
+        assert w[0] in out
+    assert "a projection, not a score" in out
+
+
+def test_documented_line_reads_the_projection(tmp_path):
+    fx.projection_warehouse(tmp_path / "data" / "warehouse" / "pci.duckdb")
+    line = next(ln for ln in DOC.read_text(encoding="utf-8").splitlines()
+                if ln.startswith(".venv/bin/python -c") and "pci_next_month_projection" in ln)
+    code = re.search(r'-c "(.*)"$', line).group(1)
+    assert "data/warehouse/analyst/pci.duckdb" in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2021-10-01" in done.stdout and "P1001" in done.stdout
+
+
 # --------------------------------------------------------------------------- the copy
 
 def test_copy_has_the_published_tables_with_their_types(tmp_path):
@@ -290,8 +360,10 @@ def test_dbt_docs_generate_knows_the_exposures(tmp_path, monkeypatch):
                               str(tmp_path / "logs"), "--quiet"])
     assert res.success, res.exception
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
-    want = {"model.pci_pipeline.pci_monthly_scores", "model.pci_pipeline.pci_metric_contributions"}
-    for name in ("pci_explain", "pci_report"):
+    marts = {"model.pci_pipeline.pci_monthly_scores", "model.pci_pipeline.pci_metric_contributions"}
+    projection = {"model.pci_pipeline.pci_next_month_projection"}
+    for name, want in (("pci_explain", marts), ("pci_report", marts | projection),
+                       ("pci_at_risk", marts | projection)):
         exposure = manifest["exposures"][f"exposure.pci_pipeline.{name}"]
         assert set(exposure["depends_on"]["nodes"]) == want
     assert (target / "catalog.json").is_file() and (target / "index.html").is_file()

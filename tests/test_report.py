@@ -14,6 +14,8 @@ from markupsafe import escape
 
 from pci.cli import main
 from pci.core import rules
+from pci.read.mart import open_mart
+from pci.read.report import write_report
 from tests.support import mart_fixture as fx
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -314,3 +316,31 @@ def test_trend_of_every_partner_with_its_tooltip(page):
     row = re.search(r'<tr data-partner="P1001">.*?</tr>', table, re.S).group(0)
     assert "2021-07: 88.86 (gold)\n2021-08: 99.67 (gold)\n2021-09: 100.00 (gold)</title>" in row
     assert 'data-col="trend" class="l" data-value="11.14"' in row
+
+
+def test_report_lists_the_partners_at_risk(tmp_path):
+    """The report's at-risk list is `pci at-risk`'s: the partners whose projected level is
+    below their level, each with what changes and the cheapest way to keep it."""
+    from pci.read.at_risk import at_risk
+
+    warehouse = fx.projection_warehouse(tmp_path / "wh" / "pci.duckdb")
+    with open_mart(warehouse) as mart:
+        risks = at_risk(mart, fx.LATEST)
+        path = write_report(mart, fx.LATEST, tmp_path / "out")
+    html = path.read_text(encoding="utf-8")
+    section = html[html.index('<section id="at-risk">'):html.index('<section id="all-partners">')]
+    assert len(risks) >= 3
+    assert f"{len(risks)} partners projected below their" in section
+    assert "a projection, not a score" in section
+    assert section.count("<tr data-partner=") == len(risks)
+    for r in risks:
+        assert f'data-partner="{r.partner_id}"' in section
+        assert f"{r.level} {r.score} → {r.projected_level} {r.projected_score}" in section
+        assert "to keep " + r.level in section
+
+
+def test_report_of_a_month_without_projection_says_so(tmp_path):
+    warehouse = fx.build_mart(tmp_path / "pci.duckdb")
+    with open_mart(warehouse, "warehouse") as mart:
+        html = write_report(mart, fx.LATEST, tmp_path / "out").read_text(encoding="utf-8")
+    assert 'id="at-risk-none"' in html

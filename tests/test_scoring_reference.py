@@ -6,6 +6,7 @@ partner and month must equal the reference computed from the raw tables by
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 
@@ -13,6 +14,7 @@ import duckdb
 import pytest
 from reference_scoring import COLUMNS, RawWorld, build_world
 
+from pci.core.contract import add_months
 from pci.score import scoring
 
 pytestmark = pytest.mark.dbt
@@ -67,6 +69,63 @@ def test_every_column_matches_the_reference(scored_world):
             if not same:
                 mismatches.append((row["score_month"], row["partner_id"], col, got, want))
     assert not mismatches, f"{len(mismatches)} mismatches, e.g. {mismatches[:10]}"
+
+
+def next_month_copy(world: RawWorld, month: dt.date) -> RawWorld:
+    """The reference world in which the export of M+1 is the export of M with no billing
+    lines (the definition of the next month's projection, docs/rules.md); the months
+    after M are not there."""
+    nxt = add_months(month, 1)
+    hypothetical = copy.copy(world)
+
+    def upto(per_month: dict) -> dict:
+        return {m: v for m, v in per_month.items() if m <= month}
+
+    hypothetical.rows = {name: {**upto(per), nxt: [] if name == "billing_lines" else per.get(month, [])}
+                         for name, per in world.rows.items()}
+    for attr in ("subs", "seats", "mau", "tenants", "assocs", "subs_by_tenant"):
+        per = getattr(world, attr)
+        setattr(hypothetical, attr, {**upto(per), nxt: per.get(month, {})})
+    hypothetical.landed = {m for m in world.landed if m <= month} | {nxt}
+    hypothetical._credit_cache, hypothetical._seat_cache = {}, {}
+    return hypothetical
+
+
+def test_projection_is_the_reference_score_of_a_next_month_copy(scored_world):
+    """pci_next_month_projection for every score month M of the build equals the
+    reference score of M+1 in the world whose export of M+1 is M's without billing
+    lines, in every column (projected_month for score_month)."""
+    result, world, _ = scored_world
+    con = duckdb.connect(str(result.warehouse), read_only=True)
+    try:
+        cols = ", ".join(c for c in COLUMNS if c != "score_month")
+        rows = con.execute(f"SELECT score_month, projected_month, {cols} "
+                           "FROM pci_build.pci_next_month_projection ORDER BY score_month, partner_id"
+                           ).fetchall()
+    finally:
+        con.close()
+    names = ["made_at", "score_month", *(c for c in COLUMNS if c != "score_month")]
+    projections = [dict(zip(names, r)) for r in rows]
+    assert sorted((r["made_at"], r["partner_id"]) for r in projections) == sorted(
+        (m, p["partner_id"]) for m in world.landed if FIRST <= m <= LAST for p in world.rows["partners"][m])
+    mismatches, moved, hypothetical = [], 0, {}
+    for row in projections:
+        month = row["made_at"]
+        assert row["score_month"] == add_months(month, 1)
+        if month not in hypothetical:
+            hypothetical[month] = next_month_copy(world, month)
+        ref = hypothetical[month].score(row["partner_id"], row["score_month"])
+        for col in COLUMNS:
+            got, want = row[col], ref[col]
+            if col == "mau_growth" and got is not None and want is not None:
+                same = math.isclose(got, want, rel_tol=1e-12, abs_tol=1e-12)
+            else:
+                same = got == want
+            if not same:
+                mismatches.append((month, row["partner_id"], col, got, want))
+        moved += row["pci_score"] != world.score(row["partner_id"], month)["pci_score"]
+    assert not mismatches, f"{len(mismatches)} mismatches, e.g. {mismatches[:10]}"
+    assert moved, "no projection differs from its score: the world tests nothing"
 
 
 def test_the_world_exercises_every_metric(scored_world):

@@ -35,28 +35,6 @@ mau as (
 
 ),
 
-metrics as (
-
-    select * from {{ ref('pci_metrics') }}
-
-),
-
-levels as (
-
-    select * from {{ ref('pci_levels') }}
-
-),
-
-level_bands as (
-
-    select
-        level,
-        min_score,
-        lead(min_score) over (order by min_score) as next_min_score
-    from levels
-
-),
-
 metric_values as (
 
     select
@@ -65,16 +43,6 @@ metric_values as (
         {{- pci_pivot('metric', summed_metrics, 'amount', aggregate='sum') }}
     from contributions
     group by score_month, partner_id
-
-),
-
-rules as (
-
-    -- one row: <metric>_threshold and <metric>_max_points of every metric
-    select
-        {{- pci_pivot('metric', metric_names, 'threshold', suffix='_threshold') }},
-        {{- pci_pivot('metric', metric_names, 'max_points', suffix='_max_points') }}
-    from metrics
 
 ),
 
@@ -102,73 +70,8 @@ values_per_partner as (
         on mau.score_month = score_months.score_month
         and mau.partner_id = partners.partner_id
 
-),
-
-points as (
-
-    select
-        values_per_partner.*,
-        -- revenue in cents: value = cents / 100
-        {{ pci_points(
-            'values_per_partner.net_new_revenue_usd * 100', '100',
-            'rules.net_new_revenue_threshold', 'rules.net_new_revenue_max_points'
-        ) }} as points_net_new_revenue,
-        {% for metric in count_metrics -%}
-            {{ pci_points(
-                'values_per_partner.' ~ metric, '1',
-                'rules.' ~ metric ~ '_threshold', 'rules.' ~ metric ~ '_max_points'
-            ) }} as points_{{ metric }},
-        {% endfor -%}
-        -- growth = (current - baseline) / baseline, 0 points when not eligible
-        case
-            when values_per_partner.is_mau_eligible
-                then {{ pci_points(
-                    'values_per_partner.mau_current - values_per_partner.mau_baseline',
-                    'case when values_per_partner.is_mau_eligible then values_per_partner.mau_baseline else 1 end',
-                    'rules.mau_growth_threshold', 'rules.mau_growth_max_points'
-                ) }}
-            else cast(0 as decimal(5, 2))
-        end as points_mau_growth
-    from values_per_partner
-    cross join rules
-
-),
-
-scored as (
-
-    select
-        points.*,
-        cast(
-            {% for metric in metric_names -%}
-                {{ '+ ' if not loop.first }}points.points_{{ metric }}
-            {% endfor -%}
-            as decimal(5, 2)
-        ) as pci_score
-    from points
-
 )
 
-select
-    scored.score_month,
-    scored.partner_id,
-    scored.net_new_revenue_usd,
-    scored.net_customer_adds,
-    scored.functional_consultants,
-    scored.developers,
-    scored.new_deployments,
-    scored.mau_baseline,
-    scored.mau_current,
-    scored.mau_growth,
-    scored.points_net_new_revenue,
-    scored.points_net_customer_adds,
-    scored.points_functional_consultants,
-    scored.points_developers,
-    scored.points_new_deployments,
-    scored.points_mau_growth,
-    scored.pci_score,
-    cast(level_bands.level as varchar) as competency_level,
-    scored.window_complete
-from scored
-inner join level_bands
-    on level_bands.min_score <= scored.pci_score
-    and (level_bands.next_min_score is null or level_bands.next_min_score > scored.pci_score)
+-- points, pci_score and level [D-3] from the values: macro pci_score_rows
+-- (seeds pci_metrics and pci_levels; shared with pci_next_month_projection)
+{{ pci_score_rows('values_per_partner', ['score_month', 'partner_id']) }}

@@ -3,6 +3,7 @@ columns, creation, and which months are stale.
 
 * ``main.pci_monthly_scores``       the contract's mart (raw-exports.md, section 4)
 * ``main.pci_metric_contributions`` why a partner got its points
+* ``main.pci_next_month_projection`` the projection of M+1 made at M (never a score)
 * ``main.pci_score_publications``   one row per publication of a month
 * ``main.pci_score_publication_rows`` the month's score rows as each publication published them
 
@@ -35,6 +36,8 @@ def _mart_columns(model: str) -> tuple[tuple[str, str], ...]:
 PUBLISH_SCHEMA = "main"
 SCORES = "pci_monthly_scores"
 CONTRIBUTIONS = "pci_metric_contributions"
+#: the next month's projection made at each score month (docs/rules.md), published with it
+PROJECTION = "pci_next_month_projection"
 PUBLICATIONS = "pci_score_publications"
 PUBLICATION_ROWS = "pci_score_publication_rows"
 
@@ -49,8 +52,10 @@ MONTHS = "analyst_copy_months"
 #: and of pci_metric_contributions, as their dbt model contracts state them
 SCORE_COLUMNS = _mart_columns(SCORES)
 CONTRIBUTION_COLUMNS = _mart_columns(CONTRIBUTIONS)
+PROJECTION_COLUMNS = _mart_columns(PROJECTION)
 SCORE_NAMES = tuple(c for c, _ in SCORE_COLUMNS)
 CONTRIBUTION_NAMES = tuple(c for c, _ in CONTRIBUTION_COLUMNS)
+PROJECTION_NAMES = tuple(c for c, _ in PROJECTION_COLUMNS)
 
 
 def _cols(columns) -> str:
@@ -63,6 +68,8 @@ def ensure_publish_schema(con) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{SCORES} (\n  {_cols(SCORE_COLUMNS)},\n"
                 f"  PRIMARY KEY (score_month, partner_id))")
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{CONTRIBUTIONS} (\n  {_cols(CONTRIBUTION_COLUMNS)})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PROJECTION} (\n  {_cols(PROJECTION_COLUMNS)},\n"
+                f"  PRIMARY KEY (score_month, partner_id))")
     # warehouses published when amounts had 4 decimals: widen, never round (raw-exports.md, section 2)
     amount_type = con.execute(
         "SELECT data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "

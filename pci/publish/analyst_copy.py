@@ -20,7 +20,8 @@ transaction has committed before the copy is taken.
 
 The copy holds, in its default schema:
 
-* ``pci_monthly_scores``, ``pci_metric_contributions`` — as published, same columns and types
+* ``pci_monthly_scores``, ``pci_metric_contributions``, ``pci_next_month_projection`` — as
+  published, same columns and types
 * ``pci_score_publications`` — when the warehouse has it
 * ``partners`` — partner_id, partner_name, country, export_month (from ``raw.partners``), when present
 * ``pci_metrics``, ``pci_levels`` — the rule tables (metric, threshold, max points; level, min score),
@@ -53,7 +54,8 @@ from pathlib import Path
 import duckdb
 
 from pci.core import rules
-from pci.core.catalog import CONTRIBUTIONS, INFO, MONTHS, PUBLICATIONS, SCORES, copy_path, marker_path
+from pci.core.catalog import (CONTRIBUTIONS, INFO, MONTHS, PROJECTION, PROJECTION_COLUMNS, PUBLICATIONS,
+                              SCORES, copy_path, marker_path)
 from pci.core.errors import DiskFull
 from pci.core.faults import classify
 from pci.core.warehouse import quote_identifier, quote_literal, table_exists
@@ -73,7 +75,7 @@ def _months_to_copy(con, alias: str, published: dict) -> list | None:
     """The months whose rows in the attached previous copy ``alias`` differ from the
     warehouse's publications (changed, new or withdrawn); None when the previous
     copy does not say which publication each month holds (copy it all)."""
-    for table in (MONTHS, SCORES, CONTRIBUTIONS):
+    for table in (MONTHS, SCORES, CONTRIBUTIONS, PROJECTION):
         if not table_exists(con, "main", table, alias):
             return None
     copied = dict(con.execute(f"SELECT score_month, publication_id FROM {alias}.main.{MONTHS}").fetchall())
@@ -203,12 +205,21 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
                 score_month DATE, partner_id VARCHAR, metric VARCHAR, contributor_kind VARCHAR,
                 contributor_id VARCHAR, tenant_id VARCHAR, subscription_id VARCHAR,
                 event_month DATE, detail VARCHAR, amount DECIMAL(38,6))""")
+        if table_exists(con, "main", PROJECTION, src):
+            con.execute(f"CREATE TABLE {alias}.main.{PROJECTION} AS "
+                        f"SELECT * FROM {s}.{PROJECTION} ORDER BY score_month, partner_id")
+        else:  # a warehouse published before projections were: same columns, empty
+            con.execute(f"CREATE TABLE {alias}.main.{PROJECTION} ("
+                        + ", ".join(f"{n} {t}" for n, t in PROJECTION_COLUMNS) + ")")
     con.execute("BEGIN TRANSACTION")
     try:
         if months:
             listed = ", ".join(f"DATE '{m.isoformat()}'" for m in months)
             for table, order in ((SCORES, "score_month, partner_id"),
-                                 (CONTRIBUTIONS, "score_month, partner_id, metric")):
+                                 (CONTRIBUTIONS, "score_month, partner_id, metric"),
+                                 (PROJECTION, "score_month, partner_id")):
+                if not table_exists(con, "main", table, src):  # published before projections were
+                    continue
                 con.execute(f"DELETE FROM {alias}.main.{table} WHERE score_month IN ({listed})")
                 con.execute(f"INSERT INTO {alias}.main.{table} SELECT * FROM {s}.{table} "
                             f"WHERE score_month IN ({listed}) ORDER BY {order}")

@@ -8,6 +8,7 @@ month's rows into the published tables in ONE DuckDB transaction (publish):
 
 * ``main.pci_monthly_scores``       the contract's mart (raw-exports.md, section 4)
 * ``main.pci_metric_contributions`` why a partner got its points
+* ``main.pci_next_month_projection`` the projection of M+1 made at M, published with M
 * ``main.pci_score_publications``   one row per publication of a month
 * ``main.pci_score_publication_rows`` the month's score rows as each publication published them
 
@@ -31,9 +32,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from pci.core.catalog import (CONTRIBUTION_NAMES, CONTRIBUTIONS, PUBLICATION_ROWS, PUBLICATIONS,
-                              PUBLISH_SCHEMA, SCORE_NAMES, SCORES, ensure_publish_schema, input_load_ids,
-                              latest_publication, set_stale_flags, stale_later_months)
+from pci.core.catalog import (CONTRIBUTION_NAMES, CONTRIBUTIONS, PROJECTION, PROJECTION_NAMES,
+                              PUBLICATION_ROWS, PUBLICATIONS, PUBLISH_SCHEMA, SCORE_NAMES, SCORES,
+                              ensure_publish_schema, input_load_ids, latest_publication, set_stale_flags,
+                              stale_later_months)
 from pci.core.contract import BUILD_SCHEMA, RAW_SCHEMA, format_month
 from pci.core.errors import Refusal
 from pci.core.warehouse import table_exists
@@ -87,11 +89,14 @@ def _rows_sha256(con, schema: str, table: str, names, month: date) -> tuple[str,
 
 
 def fingerprint(con, month: date, schema: str = BUILD_SCHEMA) -> dict:
-    """Checksums of the month's score and contribution rows in ``schema``."""
+    """Checksums of the month's score, contribution and projection rows in ``schema``
+    (``projection_sha256`` None where the schema has no projection table)."""
     scores, n = _rows_sha256(con, schema, SCORES, SCORE_NAMES, month)
     contrib, m = _rows_sha256(con, schema, CONTRIBUTIONS, CONTRIBUTION_NAMES, month)
+    projection = (_rows_sha256(con, schema, PROJECTION, PROJECTION_NAMES, month)[0]
+                  if table_exists(con, schema, PROJECTION) else None)
     return {"score_month": format_month(month), "scores_sha256": scores, "rows": n,
-            "contributions_sha256": contrib, "contribution_rows": m}
+            "contributions_sha256": contrib, "contribution_rows": m, "projection_sha256": projection}
 
 
 def _export_partner_count(con, month: date) -> int | None:
@@ -151,7 +156,8 @@ def _publish_one(con, month: date, run_id: str | None, audited: dict) -> Publish
     """The statements of one month's publication, inside the caller's transaction."""
     now = fingerprint(con, month)
     if (now["scores_sha256"], now["contributions_sha256"]) != (
-            audited.get("scores_sha256"), audited.get("contributions_sha256")):
+            audited.get("scores_sha256"), audited.get("contributions_sha256")) or (
+            audited.get("projection_sha256", now["projection_sha256"]) != now["projection_sha256"]):
         raise PublishError(
             f"{format_month(month)}: the rows in {BUILD_SCHEMA} changed after the audit "
             f"(audited {audited.get('rows')} rows, {audited.get('scores_sha256', '')[:12]}; "
@@ -163,7 +169,8 @@ def _publish_one(con, month: date, run_id: str | None, audited: dict) -> Publish
     prev = latest_publication(con, month)
     if (prev is not None and prev["input_load_ids"] == loads
             and prev["scores_sha256"] == now["scores_sha256"]
-            and prev["contributions_sha256"] == now["contributions_sha256"]):
+            and prev["contributions_sha256"] == now["contributions_sha256"]
+            and now["projection_sha256"] in (None, fingerprint(con, month, PUBLISH_SCHEMA)["projection_sha256"])):
         return PublishResult(month, "unchanged", prev["publication_id"], now["rows"], loads)
     changed = [r[0] for r in con.execute(
         f"""SELECT partner_id FROM (
@@ -174,7 +181,10 @@ def _publish_one(con, month: date, run_id: str | None, audited: dict) -> Publish
                EXCEPT SELECT {', '.join(SCORE_NAMES)} FROM {BUILD_SCHEMA}.{SCORES} WHERE score_month = $1)
             ) GROUP BY partner_id ORDER BY partner_id""", [month]).fetchall()]
     pub_id = uuid.uuid4().hex
-    for table, names in ((SCORES, SCORE_NAMES), (CONTRIBUTIONS, CONTRIBUTION_NAMES)):
+    published = [(SCORES, SCORE_NAMES), (CONTRIBUTIONS, CONTRIBUTION_NAMES)]
+    if now["projection_sha256"] is not None:  # the projection made at the month, with it
+        published.append((PROJECTION, PROJECTION_NAMES))
+    for table, names in published:
         cols = ", ".join(names)
         con.execute(f"DELETE FROM {PUBLISH_SCHEMA}.{table} WHERE score_month = ?", [month])
         con.execute(f"INSERT INTO {PUBLISH_SCHEMA}.{table} ({cols}) "

@@ -54,7 +54,6 @@ from pci.read.mart import MartUnavailable, read_mart
 from pci.read.next_level import unit_text
 from pci.read.scorecard import ExplainError, Scorecard, build_scorecard
 
-
 # --------------------------------------------------------------------------- rendering
 
 KIND_PLURAL = {"person": "people", "subscription": "subscriptions", "tenant": "tenants"}

@@ -54,6 +54,8 @@ from pci.core.contract import add_months, format_month, parse_month
 from pci.core.errors import EXIT_USAGE
 from pci.core.rules import Level, Metric
 from pci.core.terminal import for_terminal
+from pci.read.at_risk import at_risk
+from pci.read.at_risk import lines as at_risk_lines
 from pci.read.history import HistoryRow, Transitions, histories, level_transitions
 from pci.read.mart import Mart, MartUnavailable, MonthNotPublished, read_mart, stale_warning
 from pci.read.scorecard import empty_month_message
@@ -294,10 +296,12 @@ def cards(partners: list[Partner], have_prev: bool) -> list[tuple[str, str, str]
 def render(partners: list[Partner], month: dt.date, prev_month: dt.date, have_prev: bool,
            gone: list[str], metrics: list[Metric], levels: list[Level], source: str,
            stale: str | None = None, empty: str | None = None,
-           transitions: Transitions | None = None) -> str:
+           transitions: Transitions | None = None, risks: list | None = None) -> str:
     """The page. ``stale``: the warning that the copy read is out of date; ``empty``:
     the month is published with no partners (what to say about it); ``transitions``:
-    the month's level transitions (:func:`pci.read.history.level_transitions`)."""
+    the month's level transitions (:func:`pci.read.history.level_transitions`); ``risks``:
+    the partners projected below their level next month (:func:`pci.read.at_risk.at_risk`;
+    None: no projection was published with the month)."""
     complete = sum(bool(p.row["window_complete"]) for p in partners)
     subtitle = (f"{len(partners)} partners scored for {format_month(month)}; "
                 f"{complete} with a complete 13-month window.")
@@ -314,6 +318,8 @@ def render(partners: list[Partner], month: dt.date, prev_month: dt.date, have_pr
         transitions=transitions, transition_rows=transition_rows(transitions) if transitions else [],
         transitions_previous=format_month(transitions.previous) if transitions and transitions.previous
         else None, level_colors=LEVEL_COLORS,
+        risks=None if risks is None else [(r, at_risk_lines(r, month)) for r in risks],
+        projected=format_month(add_months(month, 1)),
         columns=partner_columns(metrics), metrics=metrics, level_rank=LEVEL_RANK,
         partners=sorted(partners, key=lambda p: (-p.score, p.partner_id)),
         generated=f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}", source=source,
@@ -341,8 +347,12 @@ def write_report_for(mart: Mart, month: dt.date, out_dir: Path) -> Written:
     trends = histories(mart, month, [p.partner_id for p in partners])
     for p in partners:
         p.trend = trend(p.partner_id, p.name, trends[p.partner_id])
+    try:
+        risks = at_risk(mart, month)
+    except MonthNotPublished:  # no projection published with the month
+        risks = None
     page = render(partners, month, prev_month, have_prev, gone, rules.metrics(), rules.levels(),
-                  f"{mart.kind} {mart.path.name}", stale, empty, level_transitions(mart, month))
+                  f"{mart.kind} {mart.path.name}", stale, empty, level_transitions(mart, month), risks)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"pci-report-{format_month(month)}.html"

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import duckdb
 
+from pci.core import rules
 from pci.core.contract import add_months
 
 MONTHS = (dt.date(2021, 7, 1), dt.date(2021, 8, 1), dt.date(2021, 9, 1))
@@ -301,6 +302,36 @@ def build_mart(path: Path) -> Path:
     finally:
         con.close()
     return path
+
+
+def projection_warehouse(path: Path) -> Path:
+    """The fixture warehouse with a published projection made at LATEST, in which
+    every partner has lost its revenue and customer-add points (the other columns as the
+    score), and its analysts' copy."""
+    warehouse = build_mart(path)
+    levels = sorted(rules.levels(), key=lambda lv: lv.min_score)
+    left = "pci_score - points_net_new_revenue - points_net_customer_adds"
+    case = " ".join(f"WHEN {left} >= {lv.min_score} THEN '{lv.name}'"
+                    for lv in reversed(levels))
+    with duckdb.connect(str(warehouse)) as con:
+        from pci.core.catalog import ensure_publish_schema
+
+        ensure_publish_schema(con)
+        con.execute(f"""INSERT INTO main.pci_next_month_projection
+            SELECT score_month, CAST(score_month + INTERVAL 1 MONTH AS DATE) AS projected_month,
+                   partner_id, 0::DECIMAL(18,2) AS net_new_revenue_usd,
+                   0 AS net_customer_adds, functional_consultants, developers, new_deployments,
+                   mau_baseline, mau_current, mau_growth, 0::DECIMAL(5,2) AS points_net_new_revenue,
+                   0::DECIMAL(5,2) AS points_net_customer_adds, points_functional_consultants,
+                   points_developers,
+                   points_new_deployments, points_mau_growth,
+                   CAST({left} AS DECIMAL(5,2)) AS pci_score,
+                   CASE {case} END AS competency_level, window_complete
+            FROM main.pci_monthly_scores WHERE score_month = ?""", [LATEST])
+        from pci.publish.analyst_copy import publish_read_only_copy
+
+        publish_read_only_copy(con, warehouse)
+    return warehouse
 
 
 # --------------------------------------------------------------------------- a run holding the warehouse

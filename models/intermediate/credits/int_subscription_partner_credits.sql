@@ -5,7 +5,9 @@
 --     partner(s) with incentive OSU if any is in effect, else every DPOR.
 -- A partner is credited once per subscription, month and family. Months of the
 -- score range F .. L: the transaction family from F-23 (customer adds a loss of
--- the window can be debited to), the usage family in each score month M and M-12.
+-- the window can be debited to), the usage family in each score month M, in
+-- M-12 (the score's MAU baseline) and in M-11 (the MAU baseline of the
+-- projection of M+1, pci_next_month_projection).
 with associations as (
 
     select * from {{ ref('int_associations_in_effect') }}
@@ -35,57 +37,10 @@ in_effect as (
 
 ),
 
-partner_roles as (
-
-    -- one row per partner, subscription and month: the kinds of association it holds
-    -- (a partner holding several associations to the subscription is credited once)
-    select
-        month,
-        subscription_id,
-        partner_id,
-        {{ dbt.bool_or("association_type = 'CSP'") }} as is_csp,
-        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSA'") }} as is_osa_cpor,
-        {{ dbt.bool_or("association_type = 'CPOR' and cpor_incentive = 'OSU'") }} as is_osu_cpor,
-        {{ dbt.bool_or("association_type = 'DPOR'") }} as is_dpor
-    from in_effect
-    group by month, subscription_id, partner_id
-
-),
-
-advisor_presence as (
-
-    -- the few subscription-months with a CPOR advisor, and the incentives it carries
-    select
-        month,
-        subscription_id,
-        {{ dbt.bool_or("cpor_incentive = 'OSA'") }} as has_osa_cpor,
-        {{ dbt.bool_or("cpor_incentive = 'OSU'") }} as has_osu_cpor
-    from in_effect
-    where association_type = 'CPOR'
-    group by month, subscription_id
-
-),
-
 partner_flags as (
 
-    select
-        partner_roles.month,
-        partner_roles.subscription_id,
-        partner_roles.partner_id,
-        (
-            partner_roles.is_csp
-            or partner_roles.is_osa_cpor
-            or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osa_cpor, false))
-        ) as is_transaction_credited,
-        (
-            partner_roles.is_csp
-            or partner_roles.is_osu_cpor
-            or (partner_roles.is_dpor and not coalesce(advisor_presence.has_osu_cpor, false))
-        ) as is_usage_credited
-    from partner_roles
-    left join advisor_presence
-        on advisor_presence.month = partner_roles.month
-        and advisor_presence.subscription_id = partner_roles.subscription_id
+    -- macro pci_credit_flags: the family rules above (shared with pci_next_month_projection)
+    {{ pci_credit_flags('in_effect') }}
 
 )
 
@@ -94,7 +49,8 @@ from partner_flags
 where is_transaction_credited
 union all
 -- the usage family is read only in score months and their baseline months
+-- (M-12 for the score of M, M-11 for the projection of M+1)
 select month, subscription_id, partner_id, 'usage' as metric_family
 from partner_flags
 where is_usage_credited
-    and {{ pci_score_months_shifted('month', [0, -12]) }}
+    and {{ pci_score_months_shifted('month', [0, -11, -12]) }}

@@ -1,13 +1,15 @@
 -- MAU a partner is credited with per subscription and month: the paid
 -- qualifying-product subscriptions (any channel) on which the partner is
 -- usage-family credited in m, with the subscription's MAU in m (no row = 0).
--- Only the months the score range reads: each score month M and its baseline M-12.
+-- Only the months the score range reads: each score month M, its baseline
+-- M-12, and M-11 (the MAU baseline of the projection of M+1,
+-- pci_next_month_projection).
 with credits as (
 
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'usage'
-        and {{ pci_score_months_shifted('month', [0, -12]) }}
+        and {{ pci_score_months_shifted('month', [0, -11, -12]) }}
 
 ),
 
@@ -21,7 +23,7 @@ subscription_months as (
 mau as (
 
     select * from {{ ref('stg_partner_center__mau_snapshots') }}
-    where {{ pci_score_months_shifted('snapshot_month', [0, -12]) }}
+    where {{ pci_score_months_shifted('snapshot_month', [0, -11, -12]) }}
 
 )
 
