@@ -161,10 +161,10 @@ def _leaving_text(item: Leaving) -> str:
 def lines(risk: AtRisk, month: dt.date) -> list[str]:
     """The plain-text lines of one partner at risk (the terminal and the report)."""
     nxt = format_month(add_months(month, 1))
-    out = [f"{risk.level} {risk.score} -> projected {risk.projected_level} {risk.projected_score} "
+    out = [f"{risk.level} {risk.score} → projected {risk.projected_level} {risk.projected_score} "
            f"in {nxt}"]
-    out += [f"{d.metric.label}: {_value(d.metric, d.value)} -> {_value(d.metric, d.projected_value)} "
-            f"({d.points} -> {d.projected_points} points)" for d in risk.drops]
+    out += [f"{d.metric.label}: {_value(d.metric, d.value)} → {_value(d.metric, d.projected_value)} "
+            f"({d.points} → {d.projected_points} points)" for d in risk.drops]
     if risk.leaving:
         out.append(f"leaving the window ({format_month(add_months(month, -11))}):")
         out += [f"  {_leaving_text(x)}" for x in risk.leaving]
