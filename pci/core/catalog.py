@@ -58,17 +58,18 @@ CONTRIBUTION_NAMES = tuple(c for c, _ in CONTRIBUTION_COLUMNS)
 PROJECTION_NAMES = tuple(c for c, _ in PROJECTION_COLUMNS)
 
 
-def _cols(columns) -> str:
+def columns_sql(columns) -> str:
+    """``name TYPE`` of (name, type) columns, for a CREATE TABLE."""
     return ",\n  ".join(f"{n} {t}" for n, t in columns)
 
 
 def ensure_publish_schema(con) -> None:
     """Create the published tables if missing (idempotent)."""
     s = PUBLISH_SCHEMA
-    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{SCORES} (\n  {_cols(SCORE_COLUMNS)},\n"
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{SCORES} (\n  {columns_sql(SCORE_COLUMNS)},\n"
                 f"  PRIMARY KEY (score_month, partner_id))")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{CONTRIBUTIONS} (\n  {_cols(CONTRIBUTION_COLUMNS)})")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PROJECTION} (\n  {_cols(PROJECTION_COLUMNS)},\n"
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{CONTRIBUTIONS} (\n  {columns_sql(CONTRIBUTION_COLUMNS)})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PROJECTION} (\n  {columns_sql(PROJECTION_COLUMNS)},\n"
                 f"  PRIMARY KEY (score_month, partner_id))")
     # warehouses published when amounts had 4 decimals: widen, never round (raw-exports.md, section 2)
     amount_type = con.execute(
@@ -92,7 +93,7 @@ def ensure_publish_schema(con) -> None:
     # warehouses published before the flag existed
     con.execute(f"ALTER TABLE {s}.{PUBLICATIONS} ADD COLUMN IF NOT EXISTS stale BOOLEAN DEFAULT false")
     con.execute(f"CREATE TABLE IF NOT EXISTS {s}.{PUBLICATION_ROWS} (\n"
-                f"  publication_id VARCHAR NOT NULL,\n  {_cols(SCORE_COLUMNS)})")
+                f"  publication_id VARCHAR NOT NULL,\n  {columns_sql(SCORE_COLUMNS)})")
 
 
 def input_load_ids(con, month: date) -> list[str]:

@@ -54,8 +54,8 @@ from pathlib import Path
 import duckdb
 
 from pci.core import rules
-from pci.core.catalog import (CONTRIBUTIONS, INFO, MONTHS, PROJECTION, PROJECTION_COLUMNS, PUBLICATIONS,
-                              SCORES, copy_path, marker_path)
+from pci.core.catalog import (CONTRIBUTION_COLUMNS, CONTRIBUTIONS, INFO, MONTHS, PROJECTION, PROJECTION_COLUMNS,
+                              PUBLICATIONS, SCORES, columns_sql, copy_path, marker_path)
 from pci.core.errors import DiskFull
 from pci.core.faults import classify
 from pci.core.warehouse import quote_identifier, quote_literal, table_exists
@@ -200,17 +200,13 @@ def _write_copy(con, src: str, alias: str, warehouse: Path, months: list | None,
         if table_exists(con, "main", CONTRIBUTIONS, src):
             con.execute(f"CREATE TABLE {alias}.main.{CONTRIBUTIONS} AS "
                         f"SELECT * FROM {s}.{CONTRIBUTIONS} ORDER BY score_month, partner_id, metric")
-        else:  # same columns as the mart (docs/architecture.md), empty
-            con.execute(f"""CREATE TABLE {alias}.main.{CONTRIBUTIONS} (
-                score_month DATE, partner_id VARCHAR, metric VARCHAR, contributor_kind VARCHAR,
-                contributor_id VARCHAR, tenant_id VARCHAR, subscription_id VARCHAR,
-                event_month DATE, detail VARCHAR, amount DECIMAL(38,6))""")
+        else:  # same columns as the mart (its dbt contract), empty
+            con.execute(f"CREATE TABLE {alias}.main.{CONTRIBUTIONS} ({columns_sql(CONTRIBUTION_COLUMNS)})")
         if table_exists(con, "main", PROJECTION, src):
             con.execute(f"CREATE TABLE {alias}.main.{PROJECTION} AS "
                         f"SELECT * FROM {s}.{PROJECTION} ORDER BY score_month, partner_id")
         else:  # a warehouse published before projections were: same columns, empty
-            con.execute(f"CREATE TABLE {alias}.main.{PROJECTION} ("
-                        + ", ".join(f"{n} {t}" for n, t in PROJECTION_COLUMNS) + ")")
+            con.execute(f"CREATE TABLE {alias}.main.{PROJECTION} ({columns_sql(PROJECTION_COLUMNS)})")
     con.execute("BEGIN TRANSACTION")
     try:
         if months:

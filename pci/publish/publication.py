@@ -170,7 +170,8 @@ def _publish_one(con, month: date, run_id: str | None, audited: dict) -> Publish
     if (prev is not None and prev["input_load_ids"] == loads
             and prev["scores_sha256"] == now["scores_sha256"]
             and prev["contributions_sha256"] == now["contributions_sha256"]
-            and now["projection_sha256"] in (None, fingerprint(con, month, PUBLISH_SCHEMA)["projection_sha256"])):
+            and now["projection_sha256"] in (
+                None, _rows_sha256(con, PUBLISH_SCHEMA, PROJECTION, PROJECTION_NAMES, month)[0])):
         return PublishResult(month, "unchanged", prev["publication_id"], now["rows"], loads)
     changed = [r[0] for r in con.execute(
         f"""SELECT partner_id FROM (
