@@ -110,7 +110,11 @@ def fails_cleanly(step: str):
                                  description="YYYY-MM to score instead of the run's data interval"),
             "restate": Param(True, type="boolean",
                              description="republish the earlier published months that read "
-                                         "superseded data (a month landed again) with this month")},
+                                         "superseded data (a month landed again) with this month"),
+            "full_refresh": Param(False, type="boolean",
+                                  description="rebuild the month-partitioned models from the raw tables "
+                                              "(dbt --full-refresh) instead of deriving only the months "
+                                              "whose loads changed; the same rows, slower")},
     tags=["pci"],
     doc_md=__doc__,
 )
@@ -146,7 +150,8 @@ def pci_monthly():
 
         month, paths, conf = _ctx(context)
         return tasks.build_month(paths.warehouse, month, conf.get("build_token"),
-                                    landed.get("restate", []))
+                                 landed.get("restate", []),
+                                 full_refresh=bool((context.get("params") or {}).get("full_refresh")))
 
     @task
     @fails_cleanly("validate_mart")

@@ -209,8 +209,11 @@ def _dbt(project: Path, warehouse: Path, *args: str) -> subprocess.CompletedProc
     env = {**os.environ, "PCI_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     dbt = Path(sys.executable).with_name("dbt")
     command = [str(dbt)] if dbt.exists() else [sys.executable, "-m", "dbt.cli.main"]
+    # a dbt command run by hand names the score range with --vars (pci score writes it
+    # into the table pci_score_request instead: macros/pci_score_range.sql)
+    score_range = ["--vars", '{"pci_first_score_month": "2021-08-01", "pci_last_score_month": "2021-08-01"}']
     return subprocess.run(
-        [*command, "--no-use-colors", *args, "--project-dir", str(project),
+        [*command, "--no-use-colors", *args, *score_range, "--project-dir", str(project),
          "--profiles-dir", str(project), "--target-path", str(project / "target"),
          "--log-path", str(project / "logs")],
         cwd=project, env=env, capture_output=True, text=True, timeout=900)

@@ -110,7 +110,7 @@ class MonthOutcome:
 
 
 def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
-                          restate: bool = True) -> MonthOutcome:
+                          restate: bool = True, full_refresh: bool = False) -> MonthOutcome:
     """One month through the DAG's own tasks, in-process (``dag.test``). The outcome
     is read from what the tasks wrote (:func:`run_outcome`): the run report, or the
     failure report of the task that stopped it."""
@@ -124,7 +124,7 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
     dr = dag.test(logical_date=logical, run_after=logical,
                   run_conf={"score_month": format_month(month), "landing": str(paths.landing),
                             "warehouse": str(paths.warehouse), "build_token": token,
-                            "restate": restate, "fail_fast": True})
+                            "restate": restate, "full_refresh": full_refresh, "fail_fast": True})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     ok = dr.state == DagRunState.SUCCESS
     written = run_outcome(paths.warehouse, month, dr.run_id) or {}
@@ -136,7 +136,8 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
 
 
 def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None = None,
-              progress: bool = True, console=None, restate: bool = True) -> int:
+              progress: bool = True, console=None, restate: bool = True,
+              full_refresh: bool = False) -> int:
     """The ``run`` command's work (the caller holds the warehouse lock).
 
     Lands every ready export up to ``last``; with ``restate`` (the default) every
@@ -190,7 +191,8 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
     build_first = min([*restated, *months[:1]]) if months else None
     if months and (len(months) > 1 or restated):
         try:
-            built = build_months(paths.warehouse, build_first, months[-1], token)
+            built = build_months(paths.warehouse, build_first, months[-1], token, full_refresh)
+            full_refresh = False  # done: the months' runs reuse this build
             out.print(f"built {format_month(build_first)} … {format_month(months[-1])} "
                       f"in one dbt build ({built['seconds']} s)")
         except Exception as exc:  # noqa: BLE001 - each month's own run reports it
@@ -211,7 +213,8 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
         for m in months:
             bar.update(job, description=f"{format_month(m)} through {DAG_ID}")
             started = time.monotonic()
-            outcome = run_month_through_dag(dag, paths, m, token, restate)
+            outcome = run_month_through_dag(dag, paths, m, token, restate, full_refresh)
+            full_refresh = False  # once
             took = time.monotonic() - started
             if not outcome.ok:
                 word = "refused" if outcome.exit_status == EXIT_REFUSED else "failed"
@@ -270,6 +273,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-restate", dest="restate", action="store_false",
                         help="do not republish earlier published months that read superseded data "
                              "(a month landed again): name them, flag them stale, exit 5")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the month-partitioned models from the raw tables (the DAG's "
+                             "full_refresh param) instead of deriving only the months whose loads changed")
 
 
 def command(args) -> int:
@@ -293,7 +299,7 @@ def command(args) -> int:
     try:
         with WarehouseLock(paths.warehouse, wait=args.wait):
             return run_range(paths, first, last, args.airflow_home, progress=not args.quiet,
-                             restate=args.restate)
+                             restate=args.restate, full_refresh=args.full_refresh)
     except Exception as exc:  # noqa: BLE001 - the faults of the machine and of the file
         fault = as_fault(exc, paths.warehouse)
         if not isinstance(fault, (WarehouseBusy, PipelineFault)):

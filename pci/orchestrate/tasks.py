@@ -175,13 +175,15 @@ def _set_build_state(con, state: dict | None) -> None:
         con.execute(f"INSERT INTO {BUILD_SCHEMA}.{BUILD_STATE} VALUES (?)", [json.dumps(state)])
 
 
-def build_months(warehouse: Path, first: date, last: date, token: str | None = None) -> dict:
+def build_months(warehouse: Path, first: date, last: date, token: str | None = None,
+                 full_refresh: bool = False) -> dict:
     """One ``dbt build`` of score months ``first … last`` into ``pci_build``.
 
     Raises ``NotScorable`` (scoring module) when a month lacks its inputs. The
     build is recorded in ``pci_build.pci_build_state`` with the loads it read and
     ``token``, so that a later task of the same ``run`` can use it (see
-    :func:`build_month`)."""
+    :func:`build_month`). ``full_refresh`` rebuilds the month-partitioned models
+    from the raw tables (the same rows)."""
     from pci.score import scoring  # noqa: PLC0415
 
     warehouse = Path(warehouse)
@@ -190,7 +192,7 @@ def build_months(warehouse: Path, first: date, last: date, token: str | None = N
             scoring.check_scorable(con, first, last)
             _set_build_state(con, None)  # a build killed half-way leaves no valid state
         started = time.monotonic()
-        scoring.build(warehouse, first, last)  # needs the file free of our connections
+        scoring.build(warehouse, first, last, full_refresh=full_refresh)  # needs the file free of our connections
         with _opened(warehouse) as con:
             state = {"first": format_month(first), "last": format_month(last), "token": token,
                      "loads": _current_loads(con)}
@@ -210,21 +212,22 @@ def _build_holds(state: dict | None, loads: list, months: list[date]) -> bool:
                 and months[-1] <= parse_month(state["last"]))
 
 
-def build_month(warehouse: Path, month: date, token: str | None = None, restate=()) -> dict:
+def build_month(warehouse: Path, month: date, token: str | None = None, restate=(),
+                full_refresh: bool = False) -> dict:
     """Build the month (and the earlier stale months it restates) into ``pci_build``
     unless the ``run`` command that passed ``token`` already built a range holding
     them from the same loads. One dbt build covers them all."""
     warehouse = Path(warehouse)
     months = _months(month, restate)
     restated = [format_month(m) for m in months if m != month]
-    if token:
+    if token and not full_refresh:
         with WarehouseLock(warehouse), _opened(warehouse, read_only=True) as con:
             state = _build_state(con)
             loads = _current_loads(con)
         if state and state.get("token") == token and _build_holds(state, loads, months):
             return {"first": state["first"], "last": state["last"], "seconds": 0.0, "reused": True,
                     "restate": restated}
-    return build_months(warehouse, months[0], month, token) | {"restate": restated}
+    return build_months(warehouse, months[0], month, token, full_refresh) | {"restate": restated}
 
 
 def validate_mart(warehouse: Path, month: date, restate=()) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -172,9 +171,15 @@ def unit_test_mode(mode: str | None = None) -> str:
     return mode
 
 
-def dbt_vars(first: dt.date, last: dt.date) -> dict[str, str]:
-    return {"pci_first_score_month": first.isoformat(),
-            "pci_last_score_month": last.isoformat()}
+SCORE_REQUEST = "pci_score_request"  # table in BUILD_SCHEMA: the range of the build
+
+
+def write_score_request(con, first: dt.date, last: dt.date, fingerprint: str) -> None:
+    """The build's score range (and the project it is built with), read by the models."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
+    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.{SCORE_REQUEST} AS "
+                "SELECT CAST(? AS DATE) AS first_score_month, CAST(? AS DATE) AS last_score_month, "
+                "CAST(? AS VARCHAR) AS project_sha256", [first, last, fingerprint])
 
 
 def _failures(result) -> tuple[list[str], dict[str, str]]:
@@ -195,7 +200,7 @@ def _failures(result) -> tuple[list[str], dict[str, str]]:
 
 def build(warehouse: Path, first: dt.date, last: dt.date, *,
           target_path: Path | None = None, quiet: bool = True,
-          unit_tests: str | None = None) -> BuildResult:
+          unit_tests: str | None = None, full_refresh: bool = False) -> BuildResult:
     """Run one ``dbt build`` for score months first..last into ``pci_build``.
 
     Raises NotScorable before running dbt when the range cannot be scored, and
@@ -215,6 +220,7 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
     try:
         check_scorable(con, first, last)
         run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
+        write_score_request(con, first, last, fingerprint)
     finally:
         con.close()
 
@@ -224,8 +230,9 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             "--project-dir", str(PROJECT_DIR),
             "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(target),
-            "--log-path", str(target / "logs"),
-            "--vars", json.dumps(dbt_vars(first, last))]
+            "--log-path", str(target / "logs")]
+    if full_refresh:
+        args.append("--full-refresh")
     if not run_unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     # dbt's partial parsing reuses the last parse kept in the target folder; after the
@@ -295,6 +302,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit-tests", choices=UNIT_TEST_MODES, default=None,
                         help="run the dbt unit tests always, or only when the project changed since "
                              "they last passed on this warehouse (default; env PCI_DBT_UNIT_TESTS)")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the month-partitioned models from the raw tables instead of "
+                             "deriving only the months whose loads changed (same rows)")
 
 
 def command(args: argparse.Namespace) -> int:
@@ -314,7 +324,7 @@ def command(args: argparse.Namespace) -> int:
     try:
         with WarehouseLock(args.warehouse):
             result = build(args.warehouse, first, last, quiet=not args.verbose,
-                           unit_tests=args.unit_tests)
+                           unit_tests=args.unit_tests, full_refresh=args.full_refresh)
     except NotScorable as exc:
         print(f"not scorable: {exc}", file=sys.stderr)
         return EXIT_REFUSED

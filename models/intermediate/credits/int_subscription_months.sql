@@ -1,11 +1,19 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=pci_partition_strategy(),
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ pci_clear_partitions('month', 0, -24) }}",
+    post_hook="{{ pci_record_partitions(0, -24) }}"
+) }}
 -- Every subscription in every landed month (state as of EOM(m) from the
 -- export of month m), flagged with whether its product and channel qualify.
--- Only the months the score range needs: seats of M-24 (a loss in M-11 is
--- debited to an add of M-23 at the earliest, which needs seats of M-24).
+-- Kept by month (macro pci_partition_filter: a build derives only the months
+-- whose load changed); a score range needs M-24 .. M (a loss in M-11 is debited
+-- to an add of M-23 at the earliest, which needs seats of M-24).
 with subscriptions as (
 
     select * from {{ ref('stg_partner_center__subscriptions') }}
-    where {{ pci_month_horizon('snapshot_month', -24) }}
+    where {{ pci_partition_filter('snapshot_month', 0, -24) }}
 
 ),
 

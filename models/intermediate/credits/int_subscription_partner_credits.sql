@@ -1,12 +1,19 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=pci_partition_strategy(),
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ pci_clear_partitions('month', 0, -23) }}",
+    post_hook="{{ pci_record_partitions(0, -23) }}"
+) }}
 -- Who is credited for a paid subscription in month m, per metric family [D-2]:
 --   transaction family (revenue, customer adds): every CSP partner, plus the
 --     CPOR partner(s) with incentive OSA if any is in effect, else every DPOR.
 --   usage family (deployments, MAU growth): every CSP partner, plus the CPOR
 --     partner(s) with incentive OSU if any is in effect, else every DPOR.
--- A partner is credited once per subscription, month and family. Months of the
--- score range F .. L: the transaction family from F-23 (customer adds a loss of
--- the window can be debited to), the usage family in each score month M, in
--- M-12 (the score's MAU baseline) and in M-11 (the MAU baseline of the
+-- A partner is credited once per subscription, month and family. Kept by month;
+-- a score range F .. L reads the transaction family from F-23 (customer adds a
+-- loss of the window can be debited to), the usage family in each score month M,
+-- in M-12 (the score's MAU baseline) and in M-11 (the MAU baseline of the
 -- projection of M+1, pci_next_month_projection).
 with associations as (
 
@@ -19,6 +26,7 @@ paid_subscriptions as (
     select month, subscription_id
     from {{ ref('int_subscription_months') }}
     where is_paid
+        and {{ pci_partition_filter('month', 0, -23) }}
 
 ),
 
@@ -48,9 +56,6 @@ select month, subscription_id, partner_id, 'transaction' as metric_family
 from partner_flags
 where is_transaction_credited
 union all
--- the usage family is read only in score months and their baseline months
--- (M-12 for the score of M, M-11 for the projection of M+1)
 select month, subscription_id, partner_id, 'usage' as metric_family
 from partner_flags
 where is_usage_credited
-    and {{ pci_score_months_shifted('month', [0, -11, -12]) }}

@@ -12,6 +12,7 @@ with spells as (
 add_credits as (
 
     select * from {{ ref('int_customer_add_credits') }}
+    where {{ pci_month_horizon('add_month', -23) }}
 
 )
 

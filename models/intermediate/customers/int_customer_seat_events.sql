@@ -1,13 +1,22 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy=pci_partition_strategy(),
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ pci_clear_partitions('event_month', 1, -23) }}",
+    post_hook="{{ pci_record_partitions(1, -23) }}"
+) }}
 -- Customer adds and losses. Add of t in m: seats(t, m-1) = 0 and seats(t, m) > 0;
 -- loss: seats(t, m-1) > 0 and seats(t, m) = 0. An event in m needs both m-1 and
--- m landed, so the earliest landed month has no events. Only event months the
--- score range needs (M-23 .. M: adds of M-23 can be debited by a loss in M-11);
--- seats are derived from M-24 on, so every event month has its previous month.
+-- m landed, so the earliest landed month has no events. Kept by event month (an
+-- event month reads the loads of m-1 and m); a score range needs M-23 .. M (adds
+-- of M-23 can be debited by a loss in M-11); seats are kept from M-24 on, so
+-- every event month has its previous month.
 with seats as (
 
     select month, tenant_id
     from {{ ref('int_tenant_monthly_seats') }}
     where paid_seats > 0
+        and {{ pci_partition_filter('month', 1, -23, [0, -1]) }}
 
 ),
 
@@ -16,7 +25,7 @@ event_months as (
     select month, {{ pci_add_months('month', -1) }} as previous_month
     from {{ ref('int_landed_months') }}
     where is_previous_month_landed
-        and {{ pci_month_horizon('month', -23) }}
+        and {{ pci_partition_filter('month', 1, -23) }}
 
 ),
 

@@ -6,6 +6,9 @@
 with events as (
 
     select * from {{ ref('int_customer_seat_events') }}
+    -- the event months of the score range (F-23 .. L): a spell that began before is seen
+    -- without its add, and debited to nobody, as with the whole history
+    where {{ pci_month_horizon('event_month', -23) }}
 
 ),
 

@@ -1,19 +1,9 @@
--- The requested score months (vars pci_first_score_month .. pci_last_score_month,
--- 'YYYY-MM-DD' on the first day of a month), with whether each can be scored
+-- The requested score months (the build's score range, macro pci_score_range), with whether each can be scored
 -- and whether its 13-month window M-12 .. M is fully landed.
-{%- set first_text = var('pci_first_score_month') | string %}
-{%- set last_text = var('pci_last_score_month') | string %}
-{%- for text in [first_text, last_text] %}
-    {%- if modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-01$', text) is none %}
-        {{ exceptions.raise_compiler_error("vars pci_first_score_month / pci_last_score_month must be 'YYYY-MM-01', got '" ~ text ~ "'") }}
-    {%- endif %}
-{%- endfor %}
-{%- set first_index = (first_text[0:4] | int) * 12 + (first_text[5:7] | int) %}
-{%- set last_index = (last_text[0:4] | int) * 12 + (last_text[5:7] | int) %}
-{%- if last_index < first_index %}
-    {{ exceptions.raise_compiler_error("pci_last_score_month " ~ last_text ~ " is before pci_first_score_month " ~ first_text) }}
-{%- endif %}
-{%- set first_month = "cast('" ~ first_text ~ "' as date)" %}
+{%- set bounds = pci_score_range() %}
+{%- set first_index = bounds[0] %}
+{%- set last_index = bounds[1] %}
+{%- set first_month = pci_score_month_offset('first', 0) %}
 
 with requested as (
 

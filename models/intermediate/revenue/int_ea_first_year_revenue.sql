@@ -16,6 +16,7 @@ with billing_lines as (
 subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
+    where {{ pci_month_horizon('month', -11) }}
 
 ),
 

@@ -16,6 +16,7 @@ credits as (
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'transaction'
+        and {{ pci_month_horizon('month', -11) }}
 
 )
 

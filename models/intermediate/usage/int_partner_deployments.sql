@@ -12,6 +12,7 @@ subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
     where is_paid and is_qualifying_product
+        and {{ pci_month_horizon('month', 0) }}
 
 ),
 
@@ -20,6 +21,7 @@ credits as (
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'usage'
+        and {{ pci_month_horizon('month', 0) }}
 
 ),
 

@@ -17,6 +17,7 @@ subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
     where is_paid and is_qualifying_product
+        and {{ pci_score_months_shifted('month', [0, -11, -12]) }}
 
 ),
 
