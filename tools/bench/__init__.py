@@ -22,6 +22,8 @@ very first run on an empty folder pays on top.
   month 12 run (the cost of a month must grow with the data, not with the history);
 * ``backfill_14``: ``pci run`` of the last 14 months in one command, all 26
   months landed and nothing run yet (a first backfill: it pays the cold start);
+* ``first_backfill``: a new user's first ``pci run`` of the last 14 months on an
+  empty warehouse: it lands all 26 months, then scores 14;
 * ``fixed_cost``: an export of 1 partner and 1 tenant through the same path as
   ``new_month`` (month 25 of it run before): the fixed cost of the stack;
 * ``fixed_cost_cold``: the same month on an empty warehouse folder (Airflow's

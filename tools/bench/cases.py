@@ -59,6 +59,13 @@ def case_backfill_14(world: World, work: Path, progress) -> list[str]:
                        "--month", nth_month(MONTHS - 13), "--through", nth_month(MONTHS))
 
 
+def case_first_backfill(world: World, work: Path, progress) -> list[str]:
+    """A new user's first run: an empty warehouse, every month of the landing landed,
+    the last 14 scored (one ``pci run``)."""
+    return pci_command("run", "--landing", str(world.landing), "--warehouse", str(work / "pci.duckdb"),
+                       "--month", nth_month(MONTHS - 13), "--through", nth_month(MONTHS))
+
+
 FIXED_ROWS = {  # one partner, one tenant, one of everything
     "partners": [["P1", "Fixed Cost Partner", "SE"]],
     "tenants": [["T1", "Fixed Cost Tenant", "true"]],
@@ -133,4 +140,5 @@ CASES = {
     "land_month": case_land_month,
     "new_month": case_new_month,
     "backfill_14": case_backfill_14,
+    "first_backfill": case_first_backfill,
 }
