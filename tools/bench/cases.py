@@ -109,7 +109,7 @@ def _fixed_landing(world: World) -> Path:
 def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
     one = _fixed_landing(world)
     ran = prepare_ran(world.cache / "fixed" / f"ran_{MONTHS - 1:02d}", lambda: None, one,
-                      nth_month(MONTHS - 1), progress)
+                      nth_month(MONTHS - 1), progress, at=work)
     wh = fresh_folder_copy(ran, work)
     return pci_command("run", "--landing", str(one), "--warehouse", str(wh), "--month", nth_month(MONTHS))
 

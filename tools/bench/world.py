@@ -73,25 +73,35 @@ class World:
         (cached): the state a month-end run finds, sidecar folders included."""
         return prepare_ran(self.dir / f"ran_{through:02d}",
                            lambda: self.landed_warehouse(through, progress), self.landing,
-                           nth_month(through), progress)
+                           nth_month(through), progress, at=self.dir / "work")
 
 
-def prepare_ran(folder: Path, landed, landing: Path, month: str, progress) -> Path:
+def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: Path | None = None) -> Path:
     """Prepare (once per version of the dbt project) ``folder`` by a ``pci run`` of
-    ``month`` on a copy of ``landed()`` (None: an empty warehouse)."""
+    ``month`` on a copy of ``landed()`` (None: an empty warehouse).
+
+    The run happens at ``at`` (default ``folder``), the path the measured runs will
+    copy the folder back to, and is then kept in ``folder``: the warehouse's path is
+    part of dbt's profile, and a month-end run finds its warehouse where the last
+    one left it (a different path would make dbt parse the whole project again)."""
     from pci.score.scoring import project_fingerprint
 
+    at = Path(at) if at else folder
     wh = folder / "pci.duckdb"
-    stamp = f"project {project_fingerprint()}\n"
+    stamp = f"project {project_fingerprint()}\nat {at.resolve()}\n"
     if (folder / ".ready").exists() and (folder / ".ready").read_text() == stamp:
         return wh
     src = landed()
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    for d in {folder, at}:
+        shutil.rmtree(d, ignore_errors=True)
+    at.mkdir(parents=True)
     if src is not None:
-        shutil.copy2(src, wh)
+        shutil.copy2(src, at / "pci.duckdb")
     progress(f"preparing: pci run of {month} in {folder.name}")
-    run_setup(pci_command("run", "--landing", str(landing), "--warehouse", str(wh), "--month", month, "--quiet"))
+    run_setup(pci_command("run", "--landing", str(landing), "--warehouse", str(at / "pci.duckdb"),
+                          "--month", month, "--quiet"))
+    if at != folder:
+        shutil.copytree(at, folder, symlinks=True, ignore=shutil.ignore_patterns("*.lock"))
     # the unit tests ran and passed on this project: the measured runs skip them, as
     # a month-end run after the first one does; a changed project prepares anew
     (folder / ".ready").write_text(stamp)
