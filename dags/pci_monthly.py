@@ -67,6 +67,14 @@ def _restate(context) -> bool:
     return bool((context.get("params") or {}).get("restate", True))
 
 
+def _full_refresh(context) -> bool:
+    """Run conf ``full_refresh`` wins over the param (default false)."""
+    conf = dict(context["dag_run"].conf or {})
+    if "full_refresh" in conf:
+        return bool(conf["full_refresh"])
+    return bool((context.get("params") or {}).get("full_refresh", False))
+
+
 def fails_cleanly(step: str):
     """Decorate a task function (below ``@task``): a failure is recorded in the
     warehouse's reports (``pci.orchestrate.outcomes.record_failure``, read by ``pci run``) and
@@ -151,7 +159,7 @@ def pci_monthly():
         month, paths, conf = _ctx(context)
         return tasks.build_month(paths.warehouse, month, conf.get("build_token"),
                                  landed.get("restate", []),
-                                 full_refresh=bool((context.get("params") or {}).get("full_refresh")))
+                                 full_refresh=_full_refresh(context))
 
     @task
     @fails_cleanly("validate_mart")

@@ -191,3 +191,15 @@ def test_restate_param_defaults_to_true_and_the_run_conf_wins(dag, tmp_path):
     context["params"] = {"restate": False}
     assert mod._restate(context) is False
     assert mod._restate(_task_context(tmp_path, {"restate": False}) | {"params": {"restate": True}}) is False
+
+
+def test_full_refresh_param_defaults_to_false_and_the_run_conf_wins(dag, tmp_path):
+    mod = dag_module()
+    assert dag.params.get_param("full_refresh").value is False
+    context = _task_context(tmp_path)
+    assert mod._full_refresh(context) is False
+    context["params"] = {"full_refresh": True}
+    assert mod._full_refresh(context) is True
+    assert mod._full_refresh(_task_context(tmp_path, {"full_refresh": False})
+                             | {"params": {"full_refresh": True}}) is False
+    assert mod._full_refresh(_task_context(tmp_path, {"full_refresh": True})) is True

@@ -12,8 +12,11 @@ and nothing else.
 from __future__ import annotations
 
 import csv
+import os
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -148,6 +151,10 @@ def score(warehouse: Path, first: str, last: str, full_refresh: bool = False) ->
     """Build first..last; return model -> the months (YYYY-MM) this build derived."""
     before = _newest_stamp(warehouse)
     build(warehouse, parse_month(first), parse_month(last), full_refresh=full_refresh)
+    return derived_since(warehouse, before)
+
+
+def derived_since(warehouse: Path, before: str) -> dict[str, list[str]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         rows = con.execute(
@@ -269,3 +276,19 @@ def test_a_random_sequence_of_landings_and_restatements_equals_a_full_rebuild(tm
         first = max(12, last - rng.randrange(3))
         score(wh, _month(first), _month(last))
     assert_same_as_full_rebuild(wh, _month(first), _month(last), tmp_path)
+
+
+def test_score_full_refresh_on_the_command_line_derives_every_needed_month(world, tmp_path):
+    landing, wh = _copy_world(world, tmp_path)
+    before = _newest_stamp(wh)
+    last = _month(MONTHS - 1)
+    res = subprocess.run([sys.executable, "-m", "pci", "score", "--warehouse", str(wh), "--month", last,
+                          "--full-refresh"], capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PCI_DBT_UNIT_TESTS": "changed"})
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    got = derived_since(wh, before)
+    everything = [_month(i) for i in range(MONTHS)]  # all landed months are within F-24 .. L
+    assert got["int_subscription_months"] == everything
+    assert got["int_customer_seat_events"] == everything  # the earliest month: derived, no event
+    # an incremental build right after derives nothing
+    assert score(wh, last, last) == {m: [] for m in PARTITIONED}
