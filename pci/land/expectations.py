@@ -1,10 +1,15 @@
 """The rules of the input contract's section 3 that concern one file, as Great
-Expectations suites kept in ``expectations/<file>.json`` (:func:`run_suites`),
-each run by its Checkpoint on the pandas engine over the typed rows; when one
-fails, its Data Docs are written to ``<warehouse dir>/data_docs/`` and the
-report links them (``data_docs`` in the JSON, a ``data docs:`` line in the
-text). The mart's audit (:mod:`pci.publish.audit`) runs its suite through the
-same context (:class:`_GX`).
+Expectations suites kept in ``expectations/<file>.json`` (:func:`run_suites`).
+Each file is first screened in DuckDB SQL translated from its suite
+(:func:`pci.land.suite_sql.screen`); a file that may break a rule is validated by
+its suite's Checkpoint on the pandas engine, over chunks of :data:`CHUNK_ROWS`
+typed rows (only the columns the suite names), the chunks' results added up and
+the expectations comparing rows with each other (uniqueness) decided over the
+whole table in SQL (:mod:`pci.land.suite_sql`): a month's rows are never all
+held in pandas. When a suite fails, its Data Docs are written to
+``<warehouse dir>/data_docs/`` and the report links them (``data_docs`` in the
+JSON, a ``data docs:`` line in the text). The mart's audit
+(:mod:`pci.publish.audit`) runs its suite through the same context (:class:`_GX`).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Any
 from pci.core.contract import FILES, FILES_BY_NAME, ExportFile, end_of_month, format_month
 from pci.core.project import EXPECTATIONS_DIR
 from pci.core.warehouse import quote_identifier
+from pci.land import suite_sql
 from pci.land.parsing import fetch_dicts, line_first
 from pci.land.violations import LINE_COLUMN, MAX_EXAMPLES, DataDocs, Violation, clean_row, jsonable
 
@@ -28,6 +34,8 @@ DATA_DOCS_DIR = "data_docs"
 _DOCS_SITE = "pci"  # the GX name of that site
 _DOCS_RESULTS = "pci_docs_results"  # the failed results it shows, kept in <site>/results/
 _DOCS_SUITES = "pci_docs_suites"  # and their suites, in <site>/suites/
+#: rows of a file given to its GX Checkpoint at a time (a file flagged by the SQL screen)
+CHUNK_ROWS = 200_000
 
 
 class SuiteError(RuntimeError):
@@ -104,6 +112,7 @@ class _GX:
         self.datasource = self.context.data_sources.add_pandas("pci")
         self.checkpoints: dict[str, Any] = {}
         self.columns: dict[str, list[str]] = {}
+        self.definitions: dict[str, dict] = {}  # file name -> its suite's JSON
         self._docs_dir: Path | None = None
         for f in FILES:
             data = load_suite_json(f.name, directory)
@@ -114,6 +123,7 @@ class _GX:
                 raise SuiteError(f"expectation suite {directory}/{f.name}.json: name "
                                  f"{data.get('name')!r}, columns not in {f.filename}: {unknown}")
             self.columns[f.name] = [c for c in f.column_names if c in used]
+            self.definitions[f.name] = data
             self.checkpoint(suite, {"result_format": "SUMMARY",
                                     "partial_unexpected_count": MAX_EXAMPLES})
 
@@ -206,16 +216,21 @@ def run_id(kind: str, month: dt.date):
                          run_time=dt.datetime.now(dt.timezone.utc))
 
 
-def _pandas_frame(con, f: ExportFile, table: str, columns: list[str]):
-    """The typed rows as a pandas DataFrame (index i = i-th row of the file).
+def _pandas_frame(con, f: ExportFile, table: str, columns: list[str], first: int = 0,
+                  rows: int | None = None):
+    """Rows ``first`` … ``first + rows - 1`` (0-based, in file order; all: ``rows`` None) of
+    the typed table as a pandas DataFrame whose index i is the i-th row of the file.
 
     Only ``columns`` (those the suite looks at) are converted: free-text
     columns such as names are not checked and would only cost time.
     """
     import pandas as pd
 
-    cols = ", ".join(quote_identifier(c) for c in columns)
-    df = con.sql(f"SELECT {cols} FROM {table} ORDER BY {quote_identifier(LINE_COLUMN)}").df()
+    L = quote_identifier(LINE_COLUMN)
+    cols = ", ".join([f"{L} - 2 AS {L}", *(quote_identifier(c) for c in columns)])
+    where = "" if rows is None else f" WHERE {L} >= {first + 2} AND {L} < {first + rows + 2}"
+    df = con.sql(f"SELECT {cols} FROM {table}{where} ORDER BY {L}").df().set_index(LINE_COLUMN)
+    df.index.name = None
     for c in f.columns:
         if c.duckdb_type == "DATE" and c.name in columns:
             try:  # GX compares nanosecond datetimes vectorised, others row by row
@@ -223,6 +238,24 @@ def _pandas_frame(con, f: ExportFile, table: str, columns: list[str]):
             except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
                 pass
     return df
+
+
+def _run_chunked(gxs: _GX, con, f: ExportFile, table: str, params: dict, run):
+    """Run the suite of ``f`` over ``table`` in chunks of :data:`CHUNK_ROWS` rows, the
+    set-wide expectations decided in SQL: (result identifier, result, rows)."""
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    size = CHUNK_ROWS if suite_sql.chunkable(gxs.definitions[f.name]["expectations"]) else None
+    chunks, key = [], None
+    for first in range(0, max(n, 1), size or max(n, 1)):
+        df = _pandas_frame(con, f, table, gxs.columns[f.name], first, size)
+        key, res = gxs.run(f.name, df, params, run)
+        chunks.append(res)
+        del df
+    if len(chunks) == 1:
+        return key, chunks[0], n
+    res = suite_sql.merge(chunks, MAX_EXAMPLES)
+    suite_sql.apply_set_wide(con, table, LINE_COLUMN, res, MAX_EXAMPLES)
+    return key, res, n
 
 
 def _involved_columns(kwargs: dict) -> list[str]:
@@ -242,7 +275,8 @@ def _involved_columns(kwargs: dict) -> list[str]:
 def run_suites(con, tables: dict[str, str], month: dt.date,
                directory: Path = EXPECTATIONS_DIR) -> list[Violation]:
     """Run each file's GX suite, through its Checkpoint, over its staged typed table
-    (``tables``: file name -> SQL table).
+    (``tables``: file name -> SQL table): the files the SQL screen flags, in chunks
+    (see the module's docstring).
 
     Suite parameters: ``month_start`` and ``month_end`` (first and last day
     of the export month). When a suite fails, the Data Docs of the failed
@@ -253,13 +287,15 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
 
     gxs = _GX.get(directory)
     params = {"month_start": pd.Timestamp(month), "month_end": pd.Timestamp(end_of_month(month))}
+    sql_params = {"month_start": month, "month_end": end_of_month(month)}
     run = run_id("landing", month)
     viol: list[Violation] = []
     failed = []  # (identifier, result) of the suites that failed
     for f in FILES:
         table = tables[f.name]
-        df = _pandas_frame(con, f, table, gxs.columns[f.name])
-        key, res = gxs.run(f.name, df, params, run)
+        if not suite_sql.screen(con, table, gxs.definitions[f.name]["expectations"], sql_params):
+            continue  # no row that any expectation of the suite may refuse
+        key, res, n = _run_chunked(gxs, con, f, table, params, run)
         if not res.success:
             failed.append((key, res))
         for r in res.results:
@@ -274,7 +310,7 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
                 or ", ".join(kwargs.get("column_list") or []) or cfg.type
             info = r.exception_info or {}
             if info.get("raised_exception"):
-                viol.append(Violation(f.filename, where, len(df),
+                viol.append(Violation(f.filename, where, n,
                                       [{"error": info.get("exception_message")}],
                                       f"{rule} (the check could not be evaluated)", cfg.type))
                 continue
@@ -296,7 +332,6 @@ def run_suites(con, tables: dict[str, str], month: dt.date,
                             for x in result["partial_unexpected_list"][:MAX_EXAMPLES]]
             viol.append(Violation(f.filename, where, count or len(examples), examples, rule,
                                   cfg.type))
-        del df
     docs = gxs.write_docs(data_docs_dir(con), failed)
     if docs is not None:
         docs.pages = {FILES_BY_NAME[name].filename: url for name, url in docs.pages.items()}

@@ -13,7 +13,7 @@ task calls the same function):
    read by DuckDB's CSV reader (header read first to learn the column order;
    every column read as VARCHAR, then parsed with explicit rules and bounds);
    the contract's rules of section 3 by the Great Expectations suites in
-   ``expectations/``; the rules across files in SQL. Any violation, including
+   ``expectations/`` (screened in SQL, run by GX in chunks of rows); the rules across files in SQL. Any violation, including
    a file DuckDB cannot read (mixed line ends, broken quoting, bytes that are
    not UTF-8): :class:`ValidationFailed` (exit 1) with the report, nothing
    loaded.
@@ -35,6 +35,7 @@ flagged ``stale`` (:func:`pci.core.catalog.mark_stale`).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -228,13 +229,23 @@ def _load(con, month: dt.date, sha: str, counts: dict[str, int]) -> tuple[str, s
     return load_id, previous[0] if previous else None
 
 
+def _drop_staged(con) -> None:
+    """Drop the landing's temporary tables (a connection kept for the next month)."""
+    for f in FILES:
+        for t in (STAGE, STAGE_TEXT, "_land_rej_{}", "_land_scan_{}"):
+            con.execute(f"DROP TABLE IF EXISTS temp.{t.format(f.name)}")
+
+
 def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
-               wait: bool = False) -> LandResult:
+               wait: bool = False, con=None) -> LandResult:
     """Validate the export of ``month`` and load it (see the module's docstring).
 
     Raises :class:`NotReady`, :class:`ValidationFailed` or
     :class:`pci.core.errors.WarehouseBusy`. ``wait=True`` waits for the
-    warehouse lock instead of failing at once.
+    warehouse lock instead of failing at once. ``con``: an open connection to
+    ``warehouse`` to land through (a range of months in one process: one
+    connection, and one GX context, :class:`pci.land.expectations._GX`); it is
+    left open, without the month's temporary tables.
     """
     m = _as_month(month)
     folder = Path(landing_dir) / format_month(m)
@@ -245,12 +256,15 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with WarehouseLock(warehouse, wait=wait):
         check_before_writing(warehouse)
-        con = connect(warehouse)
+        own = con is None
+        con = connect(warehouse) if own else con
+        failed = True
         try:
             current = _current_load(con, m)
             if current and current[1] == sha:
                 log.info("export %s: manifest unchanged, already landed as %s",
                          format_month(m), current[0])
+                failed = False
                 return LandResult(m, "unchanged", current[0], sha)
             t0 = time.perf_counter()
             report, _manifest, counts, extra = validate_export(con, folder, m)
@@ -260,8 +274,15 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
             t1 = time.perf_counter()
             load_id, previous = _load(con, m, sha, counts)  # flags the months it made stale
             t2 = time.perf_counter()
+            failed = False
         finally:
-            con.close()
+            if own:
+                con.close()
+            elif failed:  # the month's error is what the caller needs (a full disk, a refusal)
+                with contextlib.suppress(Exception):
+                    _drop_staged(con)
+            else:
+                _drop_staged(con)
     status = "replaced" if previous else "landed"
     log.info("export %s: %s as %s (%d rows; validated in %.1fs, loaded in %.1fs)",
              format_month(m), status, load_id, sum(counts.values()), t1 - t0, t2 - t1)

@@ -40,7 +40,8 @@ def _parse_conditions(c) -> tuple[str, str | None]:
     of_form = f"regexp_full_match(v, '{form}')" if form else "true"
     if c.digits is None:
         return _sub(f"NOT {of_form} OR {fails}", c.name), None
-    beyond = f"{_INTEGER_DIGITS} > {c.digits}"
+    # (a value no longer than the bound's digits is within it: the digits are not counted)
+    beyond = f"CASE WHEN length(v) <= {c.digits} THEN false ELSE {_INTEGER_DIGITS} > {c.digits} END"
     # a number of the form but too long for the type is reported as beyond the bound only
     return (_sub(f"NOT {of_form} OR (NOT ({beyond}) AND {fails})", c.name),
             _sub(f"{of_form} AND {beyond}", c.name))

@@ -134,21 +134,18 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
     from pci.land import landing as landing_mod  # noqa: PLC0415
 
     landed = []
-    with writing(warehouse):
+    with writing(warehouse), _opened(warehouse) as con:  # one connection for the range
+        ensure_raw_schema(con)
         for m in ready_folders(landing, month):
-            with _opened(warehouse) as con:
-                ensure_raw_schema(con)
-                needed = landing_mod.needs_landing(Path(landing), con, m)
-            if needed:
+            if landing_mod.needs_landing(Path(landing), con, m):
                 try:
-                    landing_mod.land_month(Path(landing), Path(warehouse), m)
+                    landing_mod.land_month(Path(landing), Path(warehouse), m, con=con)
                 except Exception as exc:  # noqa: BLE001
                     if is_refusal(exc):  # name the month; keep the landing report
                         raise MonthRefused("land_and_validate", m, refusal_report(exc)) from exc
                     raise
                 landed.append(format_month(m))
-        with _opened(warehouse) as con:
-            stale = mark_stale(con)
+        stale = mark_stale(con)
     return {"score_month": format_month(month), "landed": landed,
             "restate": [format_month(m) for m in stale if m < month] if restate else []}
 
