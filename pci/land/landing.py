@@ -13,9 +13,10 @@ task calls the same function):
    read by DuckDB's CSV reader (header read first to learn the column order;
    every column read as VARCHAR, then parsed with explicit rules and bounds);
    the contract's rules of section 3 by the Great Expectations suites in
-   ``expectations/`` (screened in SQL, run by GX in chunks of rows); the rules across files in SQL. Any violation, including
-   a file DuckDB cannot read (mixed line ends, broken quoting, bytes that are
-   not UTF-8): :class:`ValidationFailed` (exit 1) with the report, nothing
+   ``expectations/`` (screened in SQL; a file the screen flags is run by its GX
+   checkpoint in chunks of rows); the rules across files in SQL. Any violation,
+   including a file DuckDB cannot read (mixed line ends, broken quoting, bytes
+   that are not UTF-8): :class:`ValidationFailed` (exit 1) with the report, nothing
    loaded.
 4. The load, in one DuckDB transaction: the month's earlier rows (if any)
    move from ``raw.<file>`` to ``raw_archive.<file>``, the new rows go into
