@@ -15,7 +15,8 @@ Each rule on the mart is checked once, by the tool that checks it best:
 
   - :func:`_structural` (SQL): the built relation is there, and so is the
     month's export (``raw.partners``), the reference of the next check;
-  - the Great Expectations suite ``expectations/pci_monthly_scores.json``, run
+  - the Great Expectations suite ``expectations/pci_monthly_scores.json``,
+    screened in SQL (:mod:`pci.land.suite_sql`) and, when a row may fail it, run
     by its Checkpoint on the month's rows joined (full outer join on
     ``partner_id``) to the partners of the month's export: every partner of the
     export has a row, and every row is of a partner of the export (pci-rules.md,
@@ -38,8 +39,8 @@ from functools import lru_cache
 from pci.core.catalog import SCORES
 from pci.core.contract import BUILD_SCHEMA, RAW_SCHEMA, format_month
 from pci.core.project import EXPECTATIONS_DIR
-from pci.core.warehouse import table_exists
-from pci.land import expectations
+from pci.core.warehouse import quote_literal, table_exists
+from pci.land import expectations, suite_sql
 from pci.land.violations import DataDocs
 from pci.publish.publication import fingerprint
 
@@ -108,15 +109,25 @@ def _structural(con) -> list[MartFailure]:
     return []
 
 
-def _gx(con, month: date) -> tuple[list[MartFailure], DataDocs | None]:
-    # the month's rows beside the partners of its export: a missing side is null
-    df = con.execute(f"""
+def _beside_export(month: date) -> str:
+    """The month's rows beside the partners of its export (full outer join on
+    partner_id): a missing side is null."""
+    m = f"DATE {quote_literal(month.isoformat())}"
+    return f"""
         SELECT coalesce(s.partner_id, p.partner_id) AS partner_id,
                s.partner_id AS scored_partner_id, p.partner_id AS export_partner_id
-        FROM (SELECT partner_id FROM {RELATION} WHERE score_month = $1) s
-        FULL JOIN (SELECT DISTINCT partner_id FROM {EXPORT} WHERE export_month = $1) p
-          ON s.partner_id = p.partner_id
-        ORDER BY 1""", [month]).df()
+        FROM (SELECT partner_id FROM {RELATION} WHERE score_month = {m}) s
+        FULL JOIN (SELECT DISTINCT partner_id FROM {EXPORT} WHERE export_month = {m}) p
+          ON s.partner_id = p.partner_id"""
+
+
+def _gx(con, month: date) -> tuple[list[MartFailure], DataDocs | None]:
+    joined = _beside_export(month)
+    # the suite's rules screened in SQL first (pci.land.suite_sql): a month no rule can
+    # refuse passes without starting GX; otherwise GX runs the suite and makes the report
+    if not suite_sql.screen(con, f"({joined}) AS beside", _suite_definition()["expectations"], {}):
+        return [], None
+    df = con.execute(f"{joined} ORDER BY 1").df()
     gxs = expectations._GX.get()  # the process's GX context, shared with landing
     name = _suite_definition()["name"]
     if name not in gxs.checkpoints:
