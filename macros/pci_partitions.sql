@@ -233,6 +233,11 @@
     {#- DATE literals of the partitions of relation derived by this build (for a test's
         where: "month in (__pci_months_built__)"); null when none -#}
     {%- if not execute -%}{{ return('null') }}{%- endif -%}
+    {%- set state = pci_partition_state_relation() -%}
+    {%- if adapter.get_relation(database=state.database, schema=state.schema, identifier=state.identifier) is none -%}
+        {#- no build has run here (e.g. dbt compile or docs generate by hand): nothing was derived -#}
+        {{ return('null') }}
+    {%- endif -%}
     {%- set rows = run_query("select cast(partition_month as " ~ dbt.type_string() ~ ") from "
                              ~ pci_partition_state_relation() ~ " where model_name = '" ~ relation.identifier
                              ~ "' and partition_month is not null and built_at = '" ~ pci_build_stamp() ~ "'") -%}

@@ -355,9 +355,11 @@ def test_dbt_docs_generate_knows_the_exposures(tmp_path, monkeypatch):
     monkeypatch.setenv("PCI_WAREHOUSE", str(tmp_path / "docs.duckdb"))
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
     target = tmp_path / "target"
+    # run by hand, dbt names the score range with --vars (pci score writes it into a table)
     res = dbtRunner().invoke(["docs", "generate", "--project-dir", str(ROOT), "--profiles-dir",
                               str(ROOT), "--target-path", str(target), "--log-path",
-                              str(tmp_path / "logs"), "--quiet"])
+                              str(tmp_path / "logs"), "--quiet", "--vars",
+                              '{"pci_first_score_month": "2021-08-01", "pci_last_score_month": "2021-08-01"}'])
     assert res.success, res.exception
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     marts = {"model.pci_pipeline.pci_monthly_scores", "model.pci_pipeline.pci_metric_contributions"}
