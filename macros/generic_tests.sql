@@ -8,6 +8,9 @@
     the same values of these columns.
   - accepted_range(min_value, max_value, inclusive): the column lies in the
     range (either bound optional); nulls are not checked.
+  - rows_exist_in(to, columns): every combination of these columns is a row of
+    `to` too (EXCEPT: the same SQL on DuckDB and Spark, where a row IN a subquery
+    is spelt differently).
 #}
 
 {% test expression_is_true(model, expression, column_name=none) %}
@@ -42,4 +45,13 @@ where {{ column_name }} is not null
       or {{ column_name }} {{ '>' if inclusive else '>=' }} {{ max_value }}
     {% endif %}
   )
+{% endtest %}
+
+
+{% test rows_exist_in(model, to, columns) %}
+select {{ columns | join(', ') }}
+from {{ model }}
+except
+select {{ columns | join(', ') }}
+from {{ to }}
 {% endtest %}

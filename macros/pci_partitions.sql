@@ -23,16 +23,25 @@
   (pci_partition_strategy: append after the clear on DuckDB, insert_overwrite
   of the partitions on Spark).
 
-  In a model (lookback 1, horizon -23):
-    {{ config(materialized='incremental', incremental_strategy=pci_partition_strategy(),
-              on_schema_change='sync_all_columns',
-              pre_hook="{{ pci_clear_partitions('event_month', 1, -23) }}",
-              post_hook="{{ pci_record_partitions(1, -23) }}") }}
-    ... where {{ pci_partition_filter('month', 1, -23) }}
+  In a model, the partition is stated once (column, lookback, horizon), and both the
+  config (hooks, strategy, and on Spark the table's partitioning) and the filters
+  read it:
+    {%- set partition = {'column': 'event_month', 'lookback': 1, 'horizon': -23} -%}
+    {{ config(pci_partitioned(partition)) }}
+    ... where {{ pci_partition_filter('month', partition) }}
 #}
 
 {% macro pci_partition_state_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='pci_partitions')) }}
+    {{ return(pci_build_relation('pci_partitions')) }}
+{%- endmacro %}
+
+
+{% macro pci_build_relation(identifier) -%}
+    {#- a table of the build schema (Spark's relations have no database) -#}
+    {%- if target.database is defined and target.database -%}
+        {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier=identifier)) }}
+    {%- endif -%}
+    {{ return(api.Relation.create(schema=target.schema, identifier=identifier)) }}
 {%- endmacro %}
 
 
@@ -40,7 +49,10 @@
     {#- raw.loads, the landing's record of the loads (a source: read here without a ref, so
         that the models' unit tests need no input for it) -#}
     {%- for node in graph.sources.values() if node.source_name == 'partner_center' and node.name == 'loads' -%}
-        {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.identifier)) }}
+        {%- if node.database -%}
+            {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.identifier)) }}
+        {%- endif -%}
+        {{ return(api.Relation.create(schema=node.schema, identifier=node.identifier)) }}
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("source partner_center.loads is not declared") }}
 {%- endmacro %}
@@ -81,6 +93,31 @@
 
 {% macro spark__pci_partition_strategy() -%}
     {{ return('insert_overwrite') }}
+{%- endmacro %}
+
+
+{% macro pci_partitioned(partition) -%}
+    {#- the config of a month-partitioned incremental model, from its partition
+        ({'column': ..., 'lookback': ..., 'horizon': ...}); the engine adds its storage -#}
+    {%- set spec = partition | tojson -%}
+    {%- set settings = {
+        'materialized': 'incremental',
+        'incremental_strategy': pci_partition_strategy(),
+        'on_schema_change': 'sync_all_columns',
+        'pre_hook': '{{ pci_clear_partitions(' ~ spec ~ ') }}',
+        'post_hook': '{{ pci_record_partitions(' ~ spec ~ ') }}'
+    } -%}
+    {%- do settings.update(adapter.dispatch('pci_partition_storage')(partition.column)) -%}
+    {{ return(settings) }}
+{%- endmacro %}
+
+{% macro default__pci_partition_storage(column) -%}
+    {{ return({}) }}
+{%- endmacro %}
+
+{% macro spark__pci_partition_storage(column) -%}
+    {#- Parquet files partitioned by the month: insert_overwrite replaces a month's partition -#}
+    {{ return({'file_format': 'parquet', 'partition_by': [column]}) }}
 {%- endmacro %}
 
 
@@ -167,12 +204,12 @@
 {%- endmacro %}
 
 
-{% macro pci_partition_filter(column, lookback, horizon, shifts=[0]) -%}
+{% macro pci_partition_filter(column, partition, shifts=[0]) -%}
     {#- the predicate "column is a month this build derives, shifted by one of the shifts"
         (shift -1: the month before each, as an event month reads the seats of m-1) -#}
     {%- if _pci_is_incremental() -%}
         {%- set literals = [] -%}
-        {%- for index in pci_partitions_to_derive(lookback, horizon) -%}
+        {%- for index in pci_partitions_to_derive(partition.lookback, partition.horizon) -%}
             {%- for shift in shifts -%}
                 {%- set literal = pci_month_literal_of(index + shift) -%}
                 {%- if literal not in literals -%}{%- do literals.append(literal) -%}{%- endif -%}
@@ -184,18 +221,18 @@
             1 = 0
         {%- endif -%}
     {%- else -%}
-        {{ pci_month_horizon(column, horizon + (shifts | min), shifts | max) }}
+        {{ pci_month_horizon(column, partition.horizon + (shifts | min), shifts | max) }}
     {%- endif -%}
 {%- endmacro %}
 
 
-{% macro pci_clear_partitions(column, lookback, horizon) -%}
+{% macro pci_clear_partitions(partition) -%}
     {#- pre-hook: clear the partitions about to be derived; when the table is created anew,
         a marker that forgets what was recorded before -#}
     {%- if _pci_is_incremental() -%}
-        {%- set months = pci_partitions_to_derive(lookback, horizon) -%}
+        {%- set months = pci_partitions_to_derive(partition.lookback, partition.horizon) -%}
         {%- if months -%}
-            {{ adapter.dispatch('pci_delete_partitions')(this, column, months) }}
+            {{ adapter.dispatch('pci_delete_partitions')(this, partition.column, months) }}
         {%- endif -%}
     {%- else -%}
         insert into {{ pci_partition_state_relation() }} (model_name, partition_month, inputs, built_at)
@@ -215,7 +252,7 @@
 {%- endmacro %}
 
 
-{% macro pci_record_partitions(lookback, horizon) -%}
+{% macro pci_record_partitions(partition) -%}
     {#- post-hook: record the inputs of the partitions just derived -#}
     insert into {{ pci_partition_state_relation() }} (model_name, partition_month, inputs, built_at)
     select
@@ -224,7 +261,7 @@
         inputs,
         '{{ pci_build_stamp() }}'
     from (
-        {{ _pci_partitions_to_derive_sql(lookback, horizon) }}
+        {{ _pci_partitions_to_derive_sql(partition.lookback, partition.horizon) }}
     ) as derived
 {%- endmacro %}
 

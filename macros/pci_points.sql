@@ -17,17 +17,48 @@
   of a DECIMAL(18,2)) or 2^63 (a BIGINT MAU difference or count), so
   num * 10000 < 10^23; T < 10^18 (threshold DECIMAL(18,4)) and den is 100 or a
   BIGINT baseline, so D = T * den < 10^37; N <= max_points * 100 * num * 10000;
-  all well inside HUGEINT (1.7 * 10^38), and `//` is exact integer division.
+  all well inside the engine's exact integer type (pci_type_exact_integer: HUGEINT,
+  1.7 * 10^38, on DuckDB; DECIMAL(38,0), 10^38, on Spark, whose ANSI mode fails
+  rather than overflow), and pci_integer_divide is exact integer division.
   The result (hundredths, at most max_points * 100) fits DECIMAL(7,0) for
   max_points below 10^5.
 #}
 {% macro pci_points(value_numerator, value_denominator, threshold, max_points) -%}
-    {%- set t = "cast(round(" ~ threshold ~ " * 10000, 0) as hugeint)" -%}
-    {%- set den = "cast(" ~ value_denominator ~ " as hugeint)" -%}
-    {%- set num = "cast(" ~ value_numerator ~ " as hugeint)" -%}
-    {%- set n = "(cast(" ~ max_points ~ " as hugeint) * 100 * least(greatest(" ~ num ~ ", 0) * 10000, " ~ t ~ " * " ~ den ~ "))" -%}
+    {%- set exact = pci_type_exact_integer() -%}
+    {%- set t = "cast(round(" ~ threshold ~ " * 10000, 0) as " ~ exact ~ ")" -%}
+    {%- set den = "cast(" ~ value_denominator ~ " as " ~ exact ~ ")" -%}
+    {%- set num = "cast(" ~ value_numerator ~ " as " ~ exact ~ ")" -%}
+    {%- set n = "(cast(" ~ max_points ~ " as " ~ exact ~ ") * 100 * least(greatest(" ~ num ~ ", 0) * 10000, " ~ t ~ " * " ~ den ~ "))" -%}
     {%- set d = "(" ~ t ~ " * " ~ den ~ ")" -%}
-    cast(cast((2 * {{ n }} + {{ d }}) // (2 * {{ d }}) as decimal(7, 0)) * 0.01 as decimal(5, 2))
+    cast(cast({{ pci_integer_divide("(2 * " ~ n ~ " + " ~ d ~ ")", "(2 * " ~ d ~ ")") }} as decimal(7, 0)) * 0.01 as decimal(5, 2))
+{%- endmacro %}
+
+
+{# The widest exact integer type of the engine (no overflow of the sums and products above). #}
+{% macro pci_type_exact_integer() -%}
+    {{ return(adapter.dispatch('pci_type_exact_integer')()) }}
+{%- endmacro %}
+
+{% macro default__pci_type_exact_integer() -%}
+    {{ return('hugeint') }}
+{%- endmacro %}
+
+{% macro spark__pci_type_exact_integer() -%}
+    {{ return('decimal(38, 0)') }}
+{%- endmacro %}
+
+
+{# Integer division of two non-negative exact integers, rounded down. #}
+{% macro pci_integer_divide(numerator, denominator) -%}
+    {{ return(adapter.dispatch('pci_integer_divide')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__pci_integer_divide(numerator, denominator) -%}
+    ({{ numerator }} // {{ denominator }})
+{%- endmacro %}
+
+{% macro spark__pci_integer_divide(numerator, denominator) -%}
+    ({{ numerator }} div {{ denominator }})
 {%- endmacro %}
 
 
@@ -72,7 +103,7 @@
             scored.points_{{ metric }},
         {% endfor -%}
         scored.pci_score,
-        cast(level_bands.level as varchar) as competency_level,
+        cast(level_bands.level as {{ dbt.type_string() }}) as competency_level,
         scored.window_complete
     from (
         select

@@ -21,7 +21,7 @@
 #}
 
 {% macro pci_score_request_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='pci_score_request')) }}
+    {{ return(pci_build_relation('pci_score_request')) }}
 {%- endmacro %}
 
 

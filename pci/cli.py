@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("tools.demo", "generate a sample landing if absent, run it, print the scores"),
     "explain": ("pci.read.explain", "a partner's scorecard for one month"),
     "report": ("pci.read.report", "an offline HTML report of one month"),
+    "export": ("pci.read.export", "the published scores of a range of months as one CSV file"),
     "at-risk": ("pci.read.at_risk", "the partners projected to lose their level next month, and how to keep it"),
     "refresh-copy": ("pci.publish.copy_refresh",
                      "refresh the analysts' read-only copy (completes a refresh that failed)"),

@@ -26,7 +26,7 @@ revenue as (
         revenue.tenant_id,
         revenue.subscription_id,
         revenue.billing_month as event_month,
-        cast(null as varchar) as detail,
+        cast(null as {{ dbt.type_string() }}) as detail,
         cast(revenue.revenue_usd as decimal(38, 6)) as amount
     from score_months
     inner join {{ ref('int_partner_revenue_credits') }} as revenue
@@ -44,7 +44,7 @@ adds as (
         'tenant' as contributor_kind,
         adds.tenant_id as contributor_id,
         adds.tenant_id,
-        cast(null as varchar) as subscription_id,
+        cast(null as {{ dbt.type_string() }}) as subscription_id,
         adds.add_month as event_month,
         'add' as detail,
         cast(1 as decimal(38, 6)) as amount
@@ -64,7 +64,7 @@ losses as (
         'tenant' as contributor_kind,
         losses.tenant_id as contributor_id,
         losses.tenant_id,
-        cast(null as varchar) as subscription_id,
+        cast(null as {{ dbt.type_string() }}) as subscription_id,
         losses.loss_month as event_month,
         'loss' as detail,
         cast(-1 as decimal(38, 6)) as amount
@@ -83,8 +83,8 @@ people as (
         people.metric,
         'person' as contributor_kind,
         people.person_id as contributor_id,
-        cast(null as varchar) as tenant_id,
-        cast(null as varchar) as subscription_id,
+        cast(null as {{ dbt.type_string() }}) as tenant_id,
+        cast(null as {{ dbt.type_string() }}) as subscription_id,
         cast(null as date) as event_month,
         people.certifications as detail,
         cast(1 as decimal(38, 6)) as amount
@@ -103,7 +103,7 @@ deployments as (
         'tenant' as contributor_kind,
         deployments.tenant_id as contributor_id,
         deployments.tenant_id,
-        cast(null as varchar) as subscription_id,
+        cast(null as {{ dbt.type_string() }}) as subscription_id,
         cast(null as date) as event_month,
         deployments.crossing_subscriptions as detail,
         cast(1 as decimal(38, 6)) as amount

@@ -7,10 +7,10 @@ with source as (
 renamed as (
 
     select
-        cast(subscription_id as varchar) as subscription_id,
+        cast(subscription_id as {{ dbt.type_string() }}) as subscription_id,
         cast(monthly_active_users as bigint) as monthly_active_users,
         cast(export_month as date) as snapshot_month,
-        cast(load_id as varchar) as load_id
+        cast(load_id as {{ dbt.type_string() }}) as load_id
     from source
 
 )

@@ -7,15 +7,15 @@ with source as (
 renamed as (
 
     select
-        cast(association_id as varchar) as association_id,
-        cast(partner_id as varchar) as partner_id,
-        cast(subscription_id as varchar) as subscription_id,
-        cast(association_type as varchar) as association_type,
-        cast(cpor_incentive as varchar) as cpor_incentive,
+        cast(association_id as {{ dbt.type_string() }}) as association_id,
+        cast(partner_id as {{ dbt.type_string() }}) as partner_id,
+        cast(subscription_id as {{ dbt.type_string() }}) as subscription_id,
+        cast(association_type as {{ dbt.type_string() }}) as association_type,
+        cast(cpor_incentive as {{ dbt.type_string() }}) as cpor_incentive,
         cast(valid_from as date) as valid_from,
         cast(valid_to as date) as valid_to,
         cast(export_month as date) as snapshot_month,
-        cast(load_id as varchar) as load_id
+        cast(load_id as {{ dbt.type_string() }}) as load_id
     from source
 
 )

@@ -7,10 +7,10 @@ with source as (
 renamed as (
 
     select
-        cast(product_id as varchar) as product_id,
-        cast(product_name as varchar) as product_name,
+        cast(product_id as {{ dbt.type_string() }}) as product_id,
+        cast(product_name as {{ dbt.type_string() }}) as product_name,
         cast(export_month as date) as snapshot_month,
-        cast(load_id as varchar) as load_id
+        cast(load_id as {{ dbt.type_string() }}) as load_id
     from source
 
 )

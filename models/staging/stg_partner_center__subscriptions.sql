@@ -7,14 +7,14 @@ with source as (
 renamed as (
 
     select
-        cast(subscription_id as varchar) as subscription_id,
-        cast(tenant_id as varchar) as tenant_id,
-        cast(product_id as varchar) as product_id,
-        cast(sales_channel as varchar) as sales_channel,
+        cast(subscription_id as {{ dbt.type_string() }}) as subscription_id,
+        cast(tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(product_id as {{ dbt.type_string() }}) as product_id,
+        cast(sales_channel as {{ dbt.type_string() }}) as sales_channel,
         cast(is_paid as boolean) as is_paid,
         cast(ea_agreement_start as date) as ea_agreement_start,
         cast(export_month as date) as snapshot_month,
-        cast(load_id as varchar) as load_id
+        cast(load_id as {{ dbt.type_string() }}) as load_id
     from source
 
 )

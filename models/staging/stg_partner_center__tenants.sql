@@ -7,11 +7,11 @@ with source as (
 renamed as (
 
     select
-        cast(tenant_id as varchar) as tenant_id,
-        cast(tenant_name as varchar) as tenant_name,
+        cast(tenant_id as {{ dbt.type_string() }}) as tenant_id,
+        cast(tenant_name as {{ dbt.type_string() }}) as tenant_name,
         cast(is_production as boolean) as is_production,
         cast(export_month as date) as snapshot_month,
-        cast(load_id as varchar) as load_id
+        cast(load_id as {{ dbt.type_string() }}) as load_id
     from source
 
 )

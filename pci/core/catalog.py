@@ -25,12 +25,19 @@ from pci.core.project import PROJECT_DIR
 from pci.core.warehouse import table_exists
 
 
+#: the contracts' engine-neutral type names (both engines read ``string``) as the
+#: DuckDB warehouse names them
+_DUCKDB_TYPES = {"STRING": "VARCHAR"}
+
+
 def _mart_columns(model: str) -> tuple[tuple[str, str], ...]:
     """``(name, TYPE)`` of a mart's columns, in order, from its dbt model contract
-    (``models/marts/<model>.yml``, enforced by dbt at every build)."""
+    (``models/marts/<model>.yml``, enforced by dbt at every build), with DuckDB's type
+    names (the contract's ``string`` is DuckDB's ``VARCHAR``)."""
     doc = yaml.safe_load((PROJECT_DIR / "models" / "marts" / f"{model}.yml").read_text(encoding="utf-8"))
     node = next(m for m in doc["models"] if m["name"] == model)
-    return tuple((c["name"], str(c["data_type"]).upper()) for c in node["columns"])
+    return tuple((c["name"], _DUCKDB_TYPES.get(str(c["data_type"]).upper(), str(c["data_type"]).upper()))
+                 for c in node["columns"])
 
 
 PUBLISH_SCHEMA = "main"

@@ -97,6 +97,18 @@ def connect(warehouse: Path | str, read_only: bool = False, *, wait: bool = Fals
     return con
 
 
+def workspace(memory_limit: str | None = None):
+    """A DuckDB database in memory, for work that is not the warehouse's: the
+    validation of an export and the audit of a built month when the warehouse is on
+    Spark (:mod:`pci.core.spark`). ``memory_limit``: DuckDB's (it spills past it)."""
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    return con
+
+
 def _remove_failed_creation(path: Path) -> None:
     """Remove what a failed creation of a new database left (DuckDB 2.0.1 leaves a
     0-byte or headerless file on a full disk, which would look damaged later)."""

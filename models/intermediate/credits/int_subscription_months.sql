@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=pci_partition_strategy(),
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ pci_clear_partitions('month', 0, -24) }}",
-    post_hook="{{ pci_record_partitions(0, -24) }}"
-) }}
+{%- set partition = {'column': 'month', 'lookback': 0, 'horizon': -24} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Every subscription in every landed month (state as of EOM(m) from the
 -- export of month m), flagged with whether its product and channel qualify.
 -- Kept by month (macro pci_partition_filter: a build derives only the months
@@ -13,7 +8,7 @@
 with subscriptions as (
 
     select * from {{ ref('stg_partner_center__subscriptions') }}
-    where {{ pci_partition_filter('snapshot_month', 0, -24) }}
+    where {{ pci_partition_filter('snapshot_month', partition) }}
 
 ),
 

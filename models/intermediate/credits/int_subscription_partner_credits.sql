@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=pci_partition_strategy(),
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ pci_clear_partitions('month', 0, -23) }}",
-    post_hook="{{ pci_record_partitions(0, -23) }}"
-) }}
+{%- set partition = {'column': 'month', 'lookback': 0, 'horizon': -23} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Who is credited for a paid subscription in month m, per metric family [D-2]:
 --   transaction family (revenue, customer adds): every CSP partner, plus the
 --     CPOR partner(s) with incentive OSA if any is in effect, else every DPOR.
@@ -26,7 +21,7 @@ paid_subscriptions as (
     select month, subscription_id
     from {{ ref('int_subscription_months') }}
     where is_paid
-        and {{ pci_partition_filter('month', 0, -23) }}
+        and {{ pci_partition_filter('month', partition) }}
 
 ),
 

@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=pci_partition_strategy(),
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ pci_clear_partitions('add_month', 1, -23) }}",
-    post_hook="{{ pci_record_partitions(1, -23) }}"
-) }}
+{%- set partition = {'column': 'add_month', 'lookback': 1, 'horizon': -23} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Credited customer adds: an add of tenant t in m is credited (+1) to every
 -- partner transaction-family credited in m on any of t's subscriptions that
 -- count toward its seats in m (paid, qualifying product, qualifying channel,
@@ -14,7 +9,7 @@ with adds as (
     select tenant_id, event_month as add_month
     from {{ ref('int_customer_seat_events') }}
     where event_type = 'add'
-        and {{ pci_partition_filter('event_month', 1, -23) }}
+        and {{ pci_partition_filter('event_month', partition) }}
 
 ),
 
@@ -23,7 +18,7 @@ counting_subscriptions as (
     select month, subscription_id, tenant_id
     from {{ ref('int_subscription_months') }}
     where is_paid and is_qualifying_product and is_qualifying_channel
-        and {{ pci_partition_filter('month', 1, -23) }}
+        and {{ pci_partition_filter('month', partition) }}
 
 ),
 
@@ -32,7 +27,7 @@ credits as (
     select month, subscription_id, partner_id
     from {{ ref('int_subscription_partner_credits') }}
     where metric_family = 'transaction'
-        and {{ pci_partition_filter('month', 1, -23) }}
+        and {{ pci_partition_filter('month', partition) }}
 
 )
 

@@ -1,10 +1,5 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=pci_partition_strategy(),
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ pci_clear_partitions('event_month', 1, -23) }}",
-    post_hook="{{ pci_record_partitions(1, -23) }}"
-) }}
+{%- set partition = {'column': 'event_month', 'lookback': 1, 'horizon': -23} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Customer adds and losses. Add of t in m: seats(t, m-1) = 0 and seats(t, m) > 0;
 -- loss: seats(t, m-1) > 0 and seats(t, m) = 0. An event in m needs both m-1 and
 -- m landed, so the earliest landed month has no events. Kept by event month (an
@@ -16,7 +11,7 @@ with seats as (
     select month, tenant_id
     from {{ ref('int_tenant_monthly_seats') }}
     where paid_seats > 0
-        and {{ pci_partition_filter('month', 1, -23, [0, -1]) }}
+        and {{ pci_partition_filter('month', partition, [0, -1]) }}
 
 ),
 
@@ -25,7 +20,7 @@ event_months as (
     select month, {{ pci_add_months('month', -1) }} as previous_month
     from {{ ref('int_landed_months') }}
     where is_previous_month_landed
-        and {{ pci_partition_filter('month', 1, -23) }}
+        and {{ pci_partition_filter('month', partition) }}
 
 ),
 

@@ -1,16 +1,11 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy=pci_partition_strategy(),
-    on_schema_change='sync_all_columns',
-    pre_hook="{{ pci_clear_partitions('month', 0, -24) }}",
-    post_hook="{{ pci_record_partitions(0, -24) }}"
-) }}
+{%- set partition = {'column': 'month', 'lookback': 0, 'horizon': -24} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Paid seats of a tenant in month m: the sum of paid_seats over the tenant's
 -- paid subscriptions of a qualifying product sold through a qualifying channel
 -- in m. A counting subscription without a seat row has 0 seats. A tenant with
 -- no counting subscription in a landed month has no row (= 0 seats). Kept by
 -- month; a score range F .. L needs F-24 .. L (see int_customer_seat_events).
--- The sum is a HUGEINT: seat counts are below 10^12 each, so no number of
+-- The sum is of the engine's exact integer type (HUGEINT on DuckDB): seat counts are below 10^12 each, so no number of
 -- subscriptions of one tenant can overflow it (it is only compared with 0).
 with subscription_months as (
 
@@ -21,7 +16,7 @@ with subscription_months as (
 seat_snapshots as (
 
     select * from {{ ref('stg_partner_center__seat_snapshots') }}
-    where {{ pci_partition_filter('snapshot_month', 0, -24) }}
+    where {{ pci_partition_filter('snapshot_month', partition) }}
 
 ),
 
@@ -30,14 +25,14 @@ counting_subscriptions as (
     select month, subscription_id, tenant_id
     from subscription_months
     where is_paid and is_qualifying_product and is_qualifying_channel
-        and {{ pci_partition_filter('month', 0, -24) }}
+        and {{ pci_partition_filter('month', partition) }}
 
 )
 
 select
     counting_subscriptions.month,
     counting_subscriptions.tenant_id,
-    cast(sum(coalesce(seat_snapshots.paid_seats, 0)) as hugeint) as paid_seats,
+    cast(sum(coalesce(seat_snapshots.paid_seats, 0)) as {{ pci_type_exact_integer() }}) as paid_seats,
     cast(count(*) as integer) as counting_subscriptions
 from counting_subscriptions
 left join seat_snapshots
