@@ -8,7 +8,7 @@ export GX_ANALYTICS_ENABLED := False
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup browser run test bench lint clean
+.PHONY: setup browser java run test bench lint clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,11 @@ run: setup
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+# Java 17 for the local Spark session of the Spark tests (Debian's package)
+java:
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+test: setup browser java
 	$(PY) -m pytest
 
 bench: setup

@@ -148,7 +148,8 @@ def pci_monthly():
         from pci.orchestrate import tasks
 
         month, paths, conf = _ctx(context)
-        return tasks.land_through(paths.landing, paths.warehouse, month, _restate(context))
+        return tasks.land_through(paths.landing, paths.warehouse, month, _restate(context),
+                                  engine=paths.engine)
 
     @task
     @fails_cleanly("build_month")
@@ -159,7 +160,7 @@ def pci_monthly():
         month, paths, conf = _ctx(context)
         return tasks.build_month(paths.warehouse, month, conf.get("build_token"),
                                  landed.get("restate", []),
-                                 full_refresh=_full_refresh(context))
+                                 full_refresh=_full_refresh(context), engine=paths.engine)
 
     @task
     @fails_cleanly("validate_mart")
@@ -168,7 +169,7 @@ def pci_monthly():
         from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        return tasks.validate_mart(paths.warehouse, month, built.get("restate", []))
+        return tasks.validate_mart(paths.warehouse, month, built.get("restate", []), engine=paths.engine)
 
     @task(outlets=[PUBLISHED_SCORES])
     @fails_cleanly("publish")
@@ -177,7 +178,7 @@ def pci_monthly():
         from pci.orchestrate import tasks
 
         month, paths, _ = _ctx(context)
-        return tasks.publish(paths.warehouse, month, context["run_id"], audited)
+        return tasks.publish(paths.warehouse, month, context["run_id"], audited, engine=paths.engine)
 
     @task
     @fails_cleanly("report")

@@ -153,6 +153,8 @@ def check_before_writing(warehouse: Path | str, *, thorough: bool = False,
                                           f"({MIN_FREE_ENV}; 0 disables this check)")
     seconds["space"] = round(time.perf_counter() - t, 4)
 
+    if path.is_dir():  # a Spark warehouse (pci.core.spark): its files are Spark's to check
+        return Preflight(path, free, floor, None, "spark folder", seconds=seconds)
     try:
         size = path.stat().st_size
     except FileNotFoundError:

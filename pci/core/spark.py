@@ -181,3 +181,36 @@ def to_workspace(spark, con, schema: str, table: str, sql: str) -> int:
     finally:
         con.unregister("_pci_from_spark")
     return arrow.num_rows
+
+
+# ----------------------------------------------------------------------------- a connection
+
+class Connection:
+    """The Spark session behind the small part of DuckDB's connection API the
+    package's portable SQL uses: ``execute(sql, params)`` with ``?`` parameters
+    (Spark binds them itself), then ``fetchall()`` / ``fetchone()``; ``close()``
+    leaves the session to the process (dbt shares it). ``engine`` tells the two
+    apart (:func:`pci.core.warehouse.table_exists`)."""
+
+    engine = "spark"
+
+    def __init__(self, spark):
+        self.spark = spark
+        self._rows: list[tuple] = []
+
+    def execute(self, sql: str, params=None) -> "Connection":
+        frame = self.spark.sql(sql, args=list(params)) if params else self.spark.sql(sql)
+        self._rows = [tuple(r) for r in frame.collect()]
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table_exists(self.spark, schema, table)
+
+    def close(self) -> None:
+        pass

@@ -97,6 +97,23 @@ def connect(warehouse: Path | str, read_only: bool = False, *, wait: bool = Fals
     return con
 
 
+#: the engines a warehouse can be on: a DuckDB file (the default) or a Spark warehouse folder
+ENGINES = ("duckdb", "spark")
+
+
+def open_warehouse(warehouse: Path | str, engine: str = "duckdb", read_only: bool = False):
+    """A connection to the warehouse on ``engine``: DuckDB's (:func:`connect`), or a
+    :class:`pci.core.spark.Connection` over the process's Spark session, which speaks
+    the same ``execute(sql, params).fetchall()`` for the package's portable SQL."""
+    if engine == "spark":
+        from pci.core import spark  # noqa: PLC0415
+
+        return spark.Connection(spark.session(warehouse))
+    if engine != "duckdb":
+        raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+    return connect(warehouse, read_only=read_only)
+
+
 def workspace(memory_limit: str | None = None):
     """A DuckDB database in memory, for work that is not the warehouse's: the
     validation of an export and the audit of a built month when the warehouse is on
@@ -139,6 +156,8 @@ def quote_identifier(name: str) -> str:
 def table_exists(con, schema: str, table: str, catalog: str | None = None) -> bool:
     """Whether ``schema.table`` (a table or a view) exists; in ``catalog`` (an attached
     database's name) when given, else in any database the connection sees."""
+    if getattr(con, "engine", "duckdb") == "spark":  # pci.core.spark.Connection: Spark's catalog
+        return con.table_exists(schema, table)
     sql = ("SELECT count(*) FROM information_schema.tables "
            "WHERE table_schema = ? AND table_name = ?")
     params = [schema, table]

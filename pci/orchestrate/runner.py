@@ -123,7 +123,8 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
     logical = datetime(nxt.year, nxt.month, 1, tzinfo=timezone.utc)
     dr = dag.test(logical_date=logical, run_after=logical,
                   run_conf={"score_month": format_month(month), "landing": str(paths.landing),
-                            "warehouse": str(paths.warehouse), "build_token": token,
+                            "warehouse": str(paths.warehouse), "engine": paths.engine,
+                            "build_token": token,
                             "restate": restate, "full_refresh": full_refresh, "fail_fast": True})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     ok = dr.state == DagRunState.SUCCESS
@@ -173,7 +174,7 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
     refused_landing: MonthRefused | None = None
     restated: list[date] = []
     try:
-        landed = land_through(paths.landing, paths.warehouse, months[-1], restate)
+        landed = land_through(paths.landing, paths.warehouse, months[-1], restate, engine=paths.engine)
         restated = [parse_month(m) for m in landed["restate"] if parse_month(m) < months[0]]
         if landed["landed"]:
             out.print(f"landed {', '.join(landed['landed'])}")
@@ -191,7 +192,8 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
     build_first = min([*restated, *months[:1]]) if months else None
     if months and (len(months) > 1 or restated):
         try:
-            built = build_months(paths.warehouse, build_first, months[-1], token, full_refresh)
+            built = build_months(paths.warehouse, build_first, months[-1], token, full_refresh,
+                                 engine=paths.engine)
             full_refresh = False  # done: the months' runs reuse this build
             out.print(f"built {format_month(build_first)} … {format_month(months[-1])} "
                       f"in one dbt build ({built['seconds']} s)")
@@ -262,7 +264,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landing", type=Path, default=None,
                         help="landing folder with one YYYY-MM folder per export (env PCI_LANDING)")
     parser.add_argument("--warehouse", type=Path, default=None,
-                        help="DuckDB warehouse file (env PCI_WAREHOUSE)")
+                        help="the warehouse: a DuckDB file, or with --engine spark a Spark warehouse "
+                             "folder (env PCI_WAREHOUSE)")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default=None,
+                        help="the engine of the warehouse (env PCI_ENGINE; default duckdb): spark runs "
+                             "the build on a Spark session (docs/scale-out.md)")
     parser.add_argument("--month", required=True, help="first score month, YYYY-MM")
     parser.add_argument("--through", default=None, help="last score month, YYYY-MM (default: --month)")
     parser.add_argument("--wait", action="store_true",
@@ -288,13 +294,14 @@ def command(args) -> int:
     if last < first:
         print(f"usage error: --through {args.through} is before --month {args.month}", file=sys.stderr)
         return EXIT_USAGE
-    paths = resolve_paths({"landing": args.landing, "warehouse": args.warehouse},
-                          use_variables=False)
+    paths = resolve_paths({"landing": args.landing, "warehouse": args.warehouse,
+                           "engine": getattr(args, "engine", None)}, use_variables=False)
     if not paths.landing.is_dir():
         print(f"usage error: the landing folder {paths.landing} does not exist", file=sys.stderr)
         return EXIT_USAGE
     os.environ["PCI_WAREHOUSE"] = str(paths.warehouse)
     os.environ["PCI_LANDING"] = str(paths.landing)
+    os.environ["PCI_ENGINE"] = paths.engine
     quiet_libraries()
     try:
         with WarehouseLock(paths.warehouse, wait=args.wait):

@@ -31,7 +31,7 @@ from pci.core.contract import (BUILD_SCHEMA, LOADS_TABLE, MANIFEST, MONTH_RE, RA
 from pci.core.locking import WarehouseLock
 from pci.core.preflight import check_before_writing
 from pci.core.project import DEFAULT_LANDING, DEFAULT_WAREHOUSE
-from pci.core.warehouse import connect, table_exists
+from pci.core.warehouse import ENGINES, open_warehouse, table_exists
 from pci.orchestrate.outcomes import AuditFailed, MonthRefused, is_refusal, refusal_report, write_report
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ BUILD_STATE = "pci_build_state"  # table in pci_build: which months the last bui
 class Paths:
     landing: Path
     warehouse: Path
+    #: "duckdb" (a warehouse file, the default) or "spark" (a Spark warehouse folder)
+    engine: str = "duckdb"
 
 
 def _variable(name: str) -> str | None:
@@ -59,15 +61,21 @@ def _variable(name: str) -> str | None:
 
 
 def resolve_paths(conf: dict | None = None, use_variables: bool = True) -> Paths:
-    """Landing dir and warehouse: run conf, then Airflow Variables ``pci_landing`` /
-    ``pci_warehouse``, then env ``PCI_LANDING`` / ``PCI_WAREHOUSE``, then defaults."""
+    """Landing dir, warehouse and engine: run conf, then Airflow Variables ``pci_landing`` /
+    ``pci_warehouse`` / ``pci_engine``, then env ``PCI_LANDING`` / ``PCI_WAREHOUSE`` /
+    ``PCI_ENGINE``, then defaults (the engine: duckdb)."""
     conf = conf or {}
     variable = _variable if use_variables else (lambda name: None)
     landing = (conf.get("landing") or variable("pci_landing") or os.environ.get("PCI_LANDING")
                or DEFAULT_LANDING)
     warehouse = (conf.get("warehouse") or variable("pci_warehouse")
                  or os.environ.get("PCI_WAREHOUSE") or DEFAULT_WAREHOUSE)
-    return Paths(Path(landing).resolve(), Path(warehouse).resolve())
+    engine = (conf.get("engine") or variable("pci_engine") or os.environ.get("PCI_ENGINE")
+              or "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (run conf, Variable pci_engine or PCI_ENGINE): "
+                         f"one of {', '.join(ENGINES)}")
+    return Paths(Path(landing).resolve(), Path(warehouse).resolve(), engine)
 
 
 def score_month_of(data_interval_start, params: dict | None = None) -> date:
@@ -92,8 +100,8 @@ def writing(warehouse: Path, thorough: bool = False):
 
 
 @contextmanager
-def _opened(warehouse: Path, read_only: bool = False):
-    con = connect(Path(warehouse), read_only=read_only)
+def _opened(warehouse: Path, read_only: bool = False, engine: str = "duckdb"):
+    con = open_warehouse(Path(warehouse), engine, read_only=read_only)
     try:
         yield con
     finally:
@@ -119,7 +127,8 @@ def ready_folders(landing: Path, through: date) -> list[date]:
     return sorted(out)
 
 
-def land_through(landing: Path, warehouse: Path, month: date, restate: bool = True) -> dict:
+def land_through(landing: Path, warehouse: Path, month: date, restate: bool = True,
+                 engine: str = "duckdb") -> dict:
     """Land every ready export up to ``month`` that is not landed yet or whose
     manifest changed since it was landed, oldest first. Raises the landing
     module's ``ValidationFailed`` for the first invalid month.
@@ -133,6 +142,21 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
     from pci.core.contract import ensure_raw_schema  # noqa: PLC0415
     from pci.land import landing as landing_mod  # noqa: PLC0415
 
+    if engine == "spark":
+        from pci.land import spark_landing  # noqa: PLC0415
+        from pci.publish.spark_publication import stale_months_spark  # noqa: PLC0415
+
+        with writing(warehouse):
+            try:
+                landed = spark_landing.land_through(Path(landing), Path(warehouse), month)
+            except Exception as exc:  # noqa: BLE001
+                if is_refusal(exc) and getattr(exc, "report", None) is not None:
+                    raise MonthRefused("land_and_validate", parse_month(exc.report.month),
+                                       refusal_report(exc)) from exc
+                raise
+            stale = stale_months_spark(Path(warehouse))
+        return {"score_month": format_month(month), "landed": landed,
+                "restate": [format_month(m) for m in stale if m < month] if restate else []}
     landed = []
     with writing(warehouse), _opened(warehouse) as con:  # one connection for the range
         ensure_raw_schema(con)
@@ -165,15 +189,16 @@ def _build_state(con) -> dict | None:
 
 
 def _set_build_state(con, state: dict | None) -> None:
+    # SQL both engines read: dropped and created again (Spark deletes rows only from v2 tables)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {BUILD_SCHEMA}.{BUILD_STATE} (state VARCHAR)")
-    con.execute(f"DELETE FROM {BUILD_SCHEMA}.{BUILD_STATE}")
+    con.execute(f"DROP TABLE IF EXISTS {BUILD_SCHEMA}.{BUILD_STATE}")
+    con.execute(f"CREATE TABLE {BUILD_SCHEMA}.{BUILD_STATE} (state STRING)")
     if state is not None:
         con.execute(f"INSERT INTO {BUILD_SCHEMA}.{BUILD_STATE} VALUES (?)", [json.dumps(state)])
 
 
 def build_months(warehouse: Path, first: date, last: date, token: str | None = None,
-                 full_refresh: bool = False) -> dict:
+                 full_refresh: bool = False, engine: str = "duckdb") -> dict:
     """One ``dbt build`` of score months ``first … last`` into ``pci_build``.
 
     Raises ``NotScorable`` (scoring module) when a month lacks its inputs. The
@@ -185,12 +210,13 @@ def build_months(warehouse: Path, first: date, last: date, token: str | None = N
 
     warehouse = Path(warehouse)
     with writing(warehouse):
-        with _opened(warehouse) as con:
+        with _opened(warehouse, engine=engine) as con:
             scoring.check_scorable(con, first, last)
             _set_build_state(con, None)  # a build killed half-way leaves no valid state
         started = time.monotonic()
-        scoring.build(warehouse, first, last, full_refresh=full_refresh)  # needs the file free of our connections
-        with _opened(warehouse) as con:
+        # needs the file free of our connections
+        scoring.build(warehouse, first, last, full_refresh=full_refresh, engine=engine)
+        with _opened(warehouse, engine=engine) as con:
             state = {"first": format_month(first), "last": format_month(last), "token": token,
                      "loads": _current_loads(con)}
             _set_build_state(con, state)
@@ -210,7 +236,7 @@ def _build_holds(state: dict | None, loads: list, months: list[date]) -> bool:
 
 
 def build_month(warehouse: Path, month: date, token: str | None = None, restate=(),
-                full_refresh: bool = False) -> dict:
+                full_refresh: bool = False, engine: str = "duckdb") -> dict:
     """Build the month (and the earlier stale months it restates) into ``pci_build``
     unless the ``run`` command that passed ``token`` already built a range holding
     them from the same loads. One dbt build covers them all."""
@@ -218,16 +244,16 @@ def build_month(warehouse: Path, month: date, token: str | None = None, restate=
     months = _months(month, restate)
     restated = [format_month(m) for m in months if m != month]
     if token and not full_refresh:
-        with WarehouseLock(warehouse), _opened(warehouse, read_only=True) as con:
+        with WarehouseLock(warehouse), _opened(warehouse, read_only=True, engine=engine) as con:
             state = _build_state(con)
             loads = _current_loads(con)
         if state and state.get("token") == token and _build_holds(state, loads, months):
             return {"first": state["first"], "last": state["last"], "seconds": 0.0, "reused": True,
                     "restate": restated}
-    return build_months(warehouse, months[0], month, token, full_refresh) | {"restate": restated}
+    return build_months(warehouse, months[0], month, token, full_refresh, engine) | {"restate": restated}
 
 
-def validate_mart(warehouse: Path, month: date, restate=()) -> dict:
+def validate_mart(warehouse: Path, month: date, restate=(), engine: str = "duckdb") -> dict:
     """Audit the built month, and each earlier stale month it restates (GX suite +
     structural checks). Returns the month's audited fingerprint, with the restated
     months' fingerprints under ``also``; raises :class:`AuditFailed` with the report
@@ -238,16 +264,21 @@ def validate_mart(warehouse: Path, month: date, restate=()) -> dict:
     warehouse = Path(warehouse)
     months = _months(month, restate)
     with writing(warehouse):
-        with _opened(warehouse, read_only=True) as con:
+        with _opened(warehouse, read_only=True, engine=engine) as con:
             state, loads = _build_state(con), _current_loads(con)
         if not _build_holds(state, loads, months):
             # another run replaced pci_build since build_month (each task holds the
             # lock only while it runs): audit a build of these months, never another one
             log.warning("pci_build no longer holds %s from the current loads: building it again",
                         ", ".join(format_month(m) for m in months))
-            build_months(warehouse, months[0], month)
-        with _opened(warehouse, read_only=True) as con:
-            audits = [audit_month(con, m) for m in months]
+            build_months(warehouse, months[0], month, engine=engine)
+        if engine == "spark":  # the same audit, on a workspace copy of the month's rows
+            from pci.publish.spark_publication import audit_month_spark  # noqa: PLC0415
+
+            audits = [audit_month_spark(warehouse, m) for m in months]
+        else:
+            with _opened(warehouse, read_only=True) as con:
+                audits = [audit_month(con, m) for m in months]
     fingerprints = {}
     for audit in audits:
         m = audit.score_month
@@ -258,7 +289,8 @@ def validate_mart(warehouse: Path, month: date, restate=()) -> dict:
     return fingerprints[month] | {"also": [fingerprints[m] for m in months if m != month]}
 
 
-def publish(warehouse: Path, month: date, run_id: str | None, audited: dict) -> dict:
+def publish(warehouse: Path, month: date, run_id: str | None, audited: dict,
+            engine: str = "duckdb") -> dict:
     """Swap the audited month, and the earlier stale months audited with it
     (``audited["also"]``), into ``main`` in one transaction; then refresh the
     analysts' copy. The result is the month's publication, with the restated
@@ -270,6 +302,17 @@ def publish(warehouse: Path, month: date, run_id: str | None, audited: dict) -> 
     warehouse = Path(warehouse)
     todo = [(parse_month(a["score_month"]), a) for a in audited.get("also", [])]
     todo.append((month, audited))
+    if engine == "spark":  # no analysts' copy: Spark's readers do not block its writer
+        from pci.publish.spark_publication import publish_months_spark, stale_months_spark  # noqa: PLC0415
+
+        with writing(warehouse):
+            results = publish_months_spark(warehouse, todo, run_id=run_id)
+            stale = stale_months_spark(warehouse)
+        own = results[-1].as_dict()
+        own["analyst_copy"] = {}
+        own["restated"] = [r.as_dict() for r in results[:-1]]
+        own["stale_months"] = [format_month(m) for m in stale]
+        return own
     with writing(warehouse), _opened(warehouse) as con:
         results = publish_months(con, todo, run_id=run_id)
         stale = stale_months(con)

@@ -30,7 +30,7 @@ from pci.core.contract import BUILD_SCHEMA, add_months, format_month, month_rang
 from pci.core.errors import EXIT_BUSY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault, Refusal
 from pci.core.faults import classify
 from pci.core.project import PROJECT_DIR
-from pci.core.warehouse import connect, landed_months, table_exists
+from pci.core.warehouse import landed_months, open_warehouse, table_exists
 
 #: repository root: the dbt project and profile live here
 #: the mart built by dbt, in BUILD_SCHEMA
@@ -156,11 +156,13 @@ def unit_tests_passed(con, fingerprint: str) -> bool:
 
 
 def record_unit_tests_passed(con, fingerprint: str, count: int) -> None:
+    # SQL both engines read (STRING is DuckDB's VARCHAR; Spark has no NOT NULL on Parquet)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} "
-                "(project_sha256 VARCHAR NOT NULL, unit_tests INTEGER NOT NULL, passed_at TIMESTAMP NOT NULL)")
-    con.execute(f"INSERT INTO {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} VALUES (?, ?, now()::TIMESTAMP)",
-                [fingerprint, count])
+                "(project_sha256 STRING, unit_tests INTEGER, passed_at TIMESTAMP)")
+    con.execute(f"INSERT INTO {BUILD_SCHEMA}.{UNIT_TESTS_PASSED} "
+                "SELECT CAST(? AS STRING), CAST(? AS INTEGER), CAST(? AS TIMESTAMP)",
+                [fingerprint, count, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)])
 
 
 def unit_test_mode(mode: str | None = None) -> str:
@@ -177,9 +179,11 @@ SCORE_REQUEST = "pci_score_request"  # table in BUILD_SCHEMA: the range of the b
 def write_score_request(con, first: dt.date, last: dt.date, fingerprint: str) -> None:
     """The build's score range (and the project it is built with), read by the models."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILD_SCHEMA}")
-    con.execute(f"CREATE OR REPLACE TABLE {BUILD_SCHEMA}.{SCORE_REQUEST} AS "
+    # drop and create: Spark replaces only v2 (Delta, Iceberg) tables
+    con.execute(f"DROP TABLE IF EXISTS {BUILD_SCHEMA}.{SCORE_REQUEST}")
+    con.execute(f"CREATE TABLE {BUILD_SCHEMA}.{SCORE_REQUEST} AS "
                 "SELECT CAST(? AS DATE) AS first_score_month, CAST(? AS DATE) AS last_score_month, "
-                "CAST(? AS VARCHAR) AS project_sha256", [first, last, fingerprint])
+                "CAST(? AS STRING) AS project_sha256", [first, last, fingerprint])
 
 
 def _failures(result) -> tuple[list[str], dict[str, str]]:
@@ -200,23 +204,26 @@ def _failures(result) -> tuple[list[str], dict[str, str]]:
 
 def build(warehouse: Path, first: dt.date, last: dt.date, *,
           target_path: Path | None = None, quiet: bool = True,
-          unit_tests: str | None = None, full_refresh: bool = False) -> BuildResult:
+          unit_tests: str | None = None, full_refresh: bool = False,
+          engine: str = "duckdb") -> BuildResult:
     """Run one ``dbt build`` for score months first..last into ``pci_build``.
 
     Raises NotScorable before running dbt when the range cannot be scored, and
     BuildFailed (listing the failed nodes) when any node of the build fails.
-    No Python DuckDB connection is held while dbt runs.
+    No Python DuckDB connection is held while dbt runs. ``engine="spark"``: the
+    warehouse is a Spark warehouse folder and dbt runs the ``spark`` target in this
+    process, on the session of :mod:`pci.core.spark`.
     """
     from dbt.cli.main import dbtRunner
 
     warehouse = Path(warehouse).resolve()
-    if not warehouse.exists():
+    if not (warehouse / "metastore_db" if engine == "spark" else warehouse).exists():
         raise NotScorable(f"warehouse {warehouse} does not exist: land an export first")
     mode = unit_test_mode(unit_tests)
     fingerprint = project_fingerprint()
     # opened for writing (as dbt will): a warehouse another process holds, even
     # read-only, is refused here as busy, before dbt writes anything
-    con = connect(warehouse)
+    con = open_warehouse(warehouse, engine)
     try:
         check_scorable(con, first, last)
         run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
@@ -231,6 +238,8 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
             "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(target),
             "--log-path", str(target / "logs")]
+    if engine == "spark":
+        args += ["--target", "spark"]
     if full_refresh:
         args.append("--full-refresh")
     if not run_unit_tests:
@@ -249,7 +258,8 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
     try:
         result = dbtRunner().invoke(args)
     finally:
-        _release_dbt_connection()
+        if engine == "duckdb":
+            _release_dbt_connection()
         if saved is None:
             os.environ.pop("PCI_WAREHOUSE", None)
         else:
@@ -274,12 +284,12 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
                       unit_tests_ran=run_unit_tests)
     ran = sum(1 for uid in statuses if uid.startswith("unit_test."))
     if run_unit_tests and ran:
-        con = connect(warehouse)
+        con = open_warehouse(warehouse, engine)
         try:
             record_unit_tests_passed(con, fingerprint, ran)
         finally:
             con.close()
-    con = connect(warehouse, read_only=True)
+    con = open_warehouse(warehouse, engine, read_only=True)
     try:
         rows = con.execute(
             f"SELECT score_month, count(*) FROM {BUILD_SCHEMA}.{SCORES_MODEL} "
@@ -295,7 +305,10 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--warehouse", required=True, type=Path, help="the DuckDB warehouse file")
+    parser.add_argument("--warehouse", required=True, type=Path,
+                        help="the warehouse: a DuckDB file, or with --engine spark a Spark warehouse folder")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="the engine of the warehouse (default duckdb)")
     parser.add_argument("--month", required=True, help="first score month, YYYY-MM")
     parser.add_argument("--through", help="last score month, YYYY-MM (default: --month)")
     parser.add_argument("--verbose", action="store_true", help="show dbt's own output")
@@ -317,14 +330,15 @@ def command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not Path(args.warehouse).is_file():
+    engine = getattr(args, "engine", "duckdb")
+    if not (Path(args.warehouse) / "metastore_db" if engine == "spark" else Path(args.warehouse)).exists():
         print(f"error: the warehouse {Path(args.warehouse).resolve()} does not exist "
               f"(land an export first: python -m pci land|run ...)", file=sys.stderr)
         return EXIT_USAGE
     try:
         with WarehouseLock(args.warehouse):
             result = build(args.warehouse, first, last, quiet=not args.verbose,
-                           unit_tests=args.unit_tests, full_refresh=args.full_refresh)
+                           unit_tests=args.unit_tests, full_refresh=args.full_refresh, engine=engine)
     except NotScorable as exc:
         print(f"not scorable: {exc}", file=sys.stderr)
         return EXIT_REFUSED
