@@ -175,11 +175,11 @@ def test_a_failed_write_leaves_no_file(warehouse, tmp_path, capsys, monkeypatch)
     assert not out.exists() and no_leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("spark", [None, types.ModuleType("pci.core.spark")],
+@pytest.mark.parametrize("spark", [None, types.ModuleType("pci.read.spark_mart")],
                          ids=["no module", "no reader in it"])
 def test_spark_is_not_available_in_this_build(warehouse, tmp_path, capsys, monkeypatch, spark):
     # None: as if the module did not exist; else a Spark module without read_published_scores
-    monkeypatch.setitem(sys.modules, "pci.core.spark", spark)
+    monkeypatch.setitem(sys.modules, "pci.read.spark_mart", spark)
     out = tmp_path / "scores.csv"
     status, _, err = export(capsys, warehouse, out, "--engine", "spark", "--month", "2021-09")
     assert status == EXIT_USAGE and "--engine spark: not available in this build" in err
@@ -195,9 +195,9 @@ def test_a_spark_reader_plugs_in(warehouse, tmp_path, capsys, monkeypatch):
             raise Refusal("not published: 2021-10")
         return list(SCORE_NAMES), [(fx.LATEST, "P1", Decimal("0.10"), *[None] * 16)]
 
-    spark = types.ModuleType("pci.core.spark")
+    spark = types.ModuleType("pci.read.spark_mart")
     spark.read_published_scores = read_published_scores
-    monkeypatch.setitem(sys.modules, "pci.core.spark", spark)
+    monkeypatch.setitem(sys.modules, "pci.read.spark_mart", spark)
     out = tmp_path / "scores.csv"
     status, _, err = export(capsys, warehouse, out, "--engine", "spark", "--month", "2021-09")
     assert status == 0, err

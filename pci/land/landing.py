@@ -154,6 +154,27 @@ def needs_landing(landing_dir: Path, con, month: dt.date | str) -> bool:
     return current is None or current[1] != manifest_sha256(folder)
 
 
+def ready_export(landing_dir: Path, month: dt.date | str) -> tuple[dt.date, Path, str]:
+    """(the month, its export folder, its manifest's sha256); :class:`NotReady`
+    when the folder has no manifest yet."""
+    m = _as_month(month)
+    folder = Path(landing_dir) / format_month(m)
+    if not (folder / MANIFEST).is_file():
+        raise NotReady(folder)
+    return m, folder, manifest_sha256(folder)
+
+
+def validate_or_refuse(con, folder: Path, month: dt.date, warehouse: Path):
+    """:func:`validate_export`, its report written beside the warehouse
+    (:func:`report_path`); :class:`ValidationFailed` when it found a violation.
+    Returns (report, rows per file, extra columns per file, report path)."""
+    report, _manifest, counts, extra = validate_export(con, folder, month)
+    path = report.write_json(report_path(warehouse, month))
+    if not report.ok:
+        raise ValidationFailed(report, path)
+    return report, counts, extra, path
+
+
 def validate_export(con, folder: Path, month: dt.date) -> tuple[violations.Report, dict, dict, dict]:
     """Validate the export in ``folder`` into temp tables of ``con``.
 
@@ -248,11 +269,7 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
     connection, and one GX context, :class:`pci.land.expectations._GX`); it is
     left open, without the month's temporary tables.
     """
-    m = _as_month(month)
-    folder = Path(landing_dir) / format_month(m)
-    if not (folder / MANIFEST).is_file():
-        raise NotReady(folder)
-    sha = manifest_sha256(folder)
+    m, folder, sha = ready_export(landing_dir, month)
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with WarehouseLock(warehouse, wait=wait):
@@ -268,10 +285,7 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
                 failed = False
                 return LandResult(m, "unchanged", current[0], sha)
             t0 = time.perf_counter()
-            report, _manifest, counts, extra = validate_export(con, folder, m)
-            path = report.write_json(report_path(warehouse, m))
-            if not report.ok:
-                raise ValidationFailed(report, path)
+            report, counts, extra, path = validate_or_refuse(con, folder, m, warehouse)
             t1 = time.perf_counter()
             load_id, previous = _load(con, m, sha, counts)  # flags the months it made stale
             t2 = time.perf_counter()

@@ -143,6 +143,7 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
     from pci.land import landing as landing_mod  # noqa: PLC0415
 
     if engine == "spark":
+        from pci.core.spark import session as spark_session  # noqa: PLC0415
         from pci.land import spark_landing  # noqa: PLC0415
         from pci.publish.spark_publication import stale_months_spark  # noqa: PLC0415
 
@@ -154,7 +155,7 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
                     raise MonthRefused("land_and_validate", parse_month(exc.report.month),
                                        refusal_report(exc)) from exc
                 raise
-            stale = stale_months_spark(Path(warehouse))
+            stale = stale_months_spark(spark_session(Path(warehouse)))
         return {"score_month": format_month(month), "landed": landed,
                 "restate": [format_month(m) for m in stale if m < month] if restate else []}
     landed = []
@@ -303,11 +304,12 @@ def publish(warehouse: Path, month: date, run_id: str | None, audited: dict,
     todo = [(parse_month(a["score_month"]), a) for a in audited.get("also", [])]
     todo.append((month, audited))
     if engine == "spark":  # no analysts' copy: Spark's readers do not block its writer
+        from pci.core.spark import session as spark_session  # noqa: PLC0415
         from pci.publish.spark_publication import publish_months_spark, stale_months_spark  # noqa: PLC0415
 
         with writing(warehouse):
             results = publish_months_spark(warehouse, todo, run_id=run_id)
-            stale = stale_months_spark(warehouse)
+            stale = stale_months_spark(spark_session(warehouse))
         own = results[-1].as_dict()
         own["analyst_copy"] = {}
         own["restated"] = [r.as_dict() for r in results[:-1]]

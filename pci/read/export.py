@@ -36,12 +36,12 @@ and an earlier file at ``--out`` as it was.
 
 **Engines.** :func:`read_published_scores` is the one place that reads the
 rows, dispatching on ``--engine``: ``duckdb`` (the default) reads the DuckDB
-warehouse through :mod:`pci.core.warehouse`. ``spark`` is read by the Spark
-engine's module ``pci.core.spark`` when it provides
-``read_published_scores(warehouse, first, last) -> (columns, rows)`` (the
-contract's columns, rows in the order above, a month not published refused with
-a :class:`pci.core.errors.Refusal`); until it does (or without the module),
-``--engine spark`` is a usage error, "not available in this build".
+warehouse through :mod:`pci.core.warehouse`. ``spark`` is read by
+:mod:`pci.read.spark_mart` (``read_published_scores(warehouse, first, last) ->
+(columns, rows)``: the contract's columns, rows in the order above, a month not
+published refused with a :class:`pci.core.errors.Refusal`); an installation
+without Spark (no pyspark) makes ``--engine spark`` a usage error, "not
+available in this build".
 
 Exit statuses: 0 written; 1 a month of the range is not published; 2 usage (bad
 month, ``--through`` before ``--month``, no such warehouse, no folder for
@@ -70,7 +70,7 @@ from pci.read.scorecard import empty_month_message
 
 ENGINES = ("duckdb", "spark")
 #: the module that reads the published scores with Spark, when this build has one
-SPARK_MODULE = "pci.core.spark"
+SPARK_MODULE = "pci.read.spark_mart"
 
 
 class ExportError(RuntimeError):
