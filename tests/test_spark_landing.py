@@ -25,7 +25,7 @@ import pytest
 
 from pci.core import spark as spark_engine
 from pci.core.contract import FILES, FILES_BY_NAME, MANIFEST, parse_month
-from pci.core.warehouse import connect
+from pci.core.warehouse import connect, landed_months
 from pci.land import landing as duck_landing
 from pci.land import spark_landing
 from pci.land.landing import NotReady, ValidationFailed, report_path
@@ -156,7 +156,7 @@ def test_three_months_land_as_on_duckdb(world):
         assert snap[f"raw_archive.{f.name}"] == []
     assert [r[0][:12] for r in snap["raw.loads"]] == [f"{m}-001-" for m in w.months[:3]]
     assert {r[3] for r in snap["raw.loads"]} == {"true"}
-    assert spark_engine.landed_months(w.spark) == [parse_month(m) for m in w.months[:3]]
+    assert landed_months(spark_engine.Connection(w.spark)) == [parse_month(m) for m in w.months[:3]]
     assert not (w.spark_wh / spark_landing.HANDOFF_DIR).exists()
     (at,) = w.spark.sql("SELECT max(CAST(landed_at AS TIMESTAMP_NTZ)) FROM raw.loads").collect()[0]
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)  # landed_at: UTC now, naive

@@ -157,18 +157,6 @@ LOADS_COLUMNS = (("load_id", "VARCHAR"), ("export_month", "DATE"), ("manifest_sh
                  ("landed_at", "TIMESTAMP"), ("is_current", "BOOLEAN"), ("file_rows", "VARCHAR"))
 
 
-def landed_months(spark) -> list:
-    """The months with a current load in ``raw.loads``, oldest first (as
-    :func:`pci.core.warehouse.landed_months`)."""
-    from pci.core.contract import LOADS_TABLE, RAW_SCHEMA  # noqa: PLC0415
-
-    if not table_exists(spark, RAW_SCHEMA, LOADS_TABLE):
-        return []
-    rows = spark.sql(f"SELECT DISTINCT export_month FROM {RAW_SCHEMA}.{LOADS_TABLE} "
-                     "WHERE is_current ORDER BY export_month").collect()
-    return [r[0] for r in rows]
-
-
 def to_workspace(spark, con, schema: str, table: str, sql: str) -> int:
     """Copy the rows of the Spark query ``sql`` into the DuckDB table
     ``schema.table`` of ``con`` (a workspace, :func:`pci.core.warehouse.workspace`),

@@ -48,8 +48,8 @@ from pathlib import Path
 
 from pci.core import errors
 from pci.core.catalog import mark_stale
-from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW_SCHEMA, ensure_raw_schema,
-                               format_month, parse_month)
+from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, MONTH_RE, RAW_SCHEMA,
+                               ensure_raw_schema, format_month, parse_month)
 from pci.core.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault,
                              WarehouseBusy)
 from pci.core.faults import classify
@@ -152,6 +152,17 @@ def needs_landing(landing_dir: Path, con, month: dt.date | str) -> bool:
         return False
     current = _current_load(con, m)
     return current is None or current[1] != manifest_sha256(folder)
+
+
+def ready_months(landing_dir: Path, through: dt.date | str) -> list[dt.date]:
+    """The months up to ``through`` whose export folder has a manifest, oldest first."""
+    last = _as_month(through)
+    landing = Path(landing_dir)
+    if not landing.is_dir():
+        return []
+    return sorted(parse_month(p.name) for p in landing.iterdir()
+                  if p.is_dir() and MONTH_RE.match(p.name) and (p / MANIFEST).is_file()
+                  and parse_month(p.name) <= last)
 
 
 def ready_export(landing_dir: Path, month: dt.date | str) -> tuple[dt.date, Path, str]:

@@ -58,12 +58,13 @@ import shutil
 import time
 from pathlib import Path
 
-from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, MONTH_RE, RAW_SCHEMA,
-                               format_month, parse_month)
+from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW_SCHEMA,
+                               format_month)
 from pci.core.locking import WarehouseLock
 from pci.core.spark import LOADS_COLUMNS, ensure_raw_schema, quote_identifier, session, table_exists
 from pci.core.warehouse import quote_literal, workspace
-from pci.land.landing import LandResult, _as_month, manifest_sha256, ready_export, validate_or_refuse
+from pci.land.landing import (LandResult, _as_month, manifest_sha256, ready_export, ready_months,
+                              validate_or_refuse)
 from pci.land.staging import STAGE
 
 log = logging.getLogger(__name__)
@@ -238,17 +239,6 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
              format_month(m), status, load_id, sum(counts.values()), t1 - t0, t2 - t1)
     return LandResult(m, status, load_id, sha, counts, report.warnings, extra, previous, path,
                       {"validate": round(t1 - t0, 3), "load": round(t2 - t1, 3)})
-
-
-def ready_months(landing_dir: Path, through: dt.date | str) -> list[dt.date]:
-    """The months up to ``through`` whose export folder has a manifest, oldest first."""
-    last = _as_month(through)
-    landing = Path(landing_dir)
-    if not landing.is_dir():
-        return []
-    return sorted(parse_month(p.name) for p in landing.iterdir()
-                  if p.is_dir() and MONTH_RE.match(p.name) and (p / MANIFEST).is_file()
-                  and parse_month(p.name) <= last)
 
 
 def land_through(landing_dir: Path, warehouse: Path, month: dt.date | str) -> list[str]:

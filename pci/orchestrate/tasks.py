@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pci.core.contract import (BUILD_SCHEMA, LOADS_TABLE, MANIFEST, MONTH_RE, RAW_SCHEMA, format_month,
+from pci.core.contract import (BUILD_SCHEMA, LOADS_TABLE, MANIFEST, RAW_SCHEMA, format_month,
                                parse_month)
 from pci.core.locking import WarehouseLock
 from pci.core.preflight import check_before_writing
@@ -117,18 +117,6 @@ def export_ready(landing: Path, month: date) -> bool:
     return (Path(landing) / format_month(month) / MANIFEST).is_file()
 
 
-def ready_folders(landing: Path, through: date) -> list[date]:
-    """Months up to ``through`` whose export folder has a manifest, oldest first."""
-    out = []
-    if Path(landing).is_dir():
-        for p in Path(landing).iterdir():
-            if p.is_dir() and MONTH_RE.match(p.name) and (p / MANIFEST).is_file():
-                m = parse_month(p.name)
-                if m <= through:
-                    out.append(m)
-    return sorted(out)
-
-
 def land_through(landing: Path, warehouse: Path, month: date, restate: bool = True,
                  engine: str = "duckdb") -> dict:
     """Land every ready export up to ``month`` that is not landed yet or whose
@@ -163,7 +151,7 @@ def land_through(landing: Path, warehouse: Path, month: date, restate: bool = Tr
     landed = []
     with writing(warehouse), _opened(warehouse) as con:  # one connection for the range
         ensure_raw_schema(con)
-        for m in ready_folders(landing, month):
+        for m in landing_mod.ready_months(landing, month):
             if landing_mod.needs_landing(Path(landing), con, m):
                 try:
                     landing_mod.land_month(Path(landing), Path(warehouse), m, con=con)
