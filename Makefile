@@ -31,8 +31,12 @@ browser:
 java:
 	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 
+# one worker per core, each taking whole test files (a module's fixtures built once);
+# `make test TEST_WORKERS=0` runs the suite in this process alone
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: setup browser java
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(PY) -m pci bench --scale medium --runs 3

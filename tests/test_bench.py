@@ -5,6 +5,7 @@ judged inside the test suite. This checks that every case ran and that the
 results and the Markdown table are written where asked.
 """
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -88,3 +89,63 @@ def test_ratio_targets_are_judged_where_they_are_set():
         assert "| (land_month - fixed_land) / csv_floor | 5.5 | ≤ 5.0: MISSED |" in scale
         assert "| land_month / csv_floor | 5.0 |  |" in scale
     assert "| (land_month - fixed_land) / csv_floor | 5.5 |  |" in small
+
+def _case(median):
+    return {"runs": 3, "median_s": median, "min_s": median - 1, "max_s": median + 1,
+            "median_peak_rss_mib": 500.0, "max_peak_rss_mib": 600.0}
+
+
+def test_spark_figures_stand_beside_duckdbs_in_the_same_table():
+    duck = {"csv_floor": _case(2.0), "new_month": _case(20.0)}
+    spark = {"csv_floor": _case(2.5), "new_month": _case(90.0)}
+    res = {"partners": 2000, "tenants": 100_000, "measured_at": "t1",
+           "machine": {"cores": 2, "memory_gib": 24}, "cases": duck, "ratios": ratios(duck),
+           "spark": {"runs": 3, "measured_at": "t2", "cases": spark, "ratios": ratios(spark)}}
+    text = render_markdown({"scales": {"medium": res}})
+    assert "Spark last measured t2 (3 runs)" in text
+    assert "| Spark median s | Spark min–max s | Spark peak MiB (median / max) | Spark / DuckDB |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| new_month |"))
+    # DuckDB's figures and target first, then Spark's, and Spark / DuckDB = 90 / 20
+    assert row.endswith("| 90.00 | 89.00–91.00 | 500 / 600 | 4.50 |"), row
+    assert "| 20.00 | 19.00–21.00 |" in row and "MISSED" in row
+    ratio = next(line for line in text.splitlines() if line.startswith("| new_month / csv_floor |"))
+    assert ratio == "| new_month / csv_floor | 10.0 |  | 36.0 |"
+    # without Spark figures the table keeps its DuckDB columns alone
+    del res["spark"]
+    assert "Spark" not in render_markdown({"scales": {"medium": res}}).split("\n## ")[1]
+
+
+def test_the_spark_cases_are_pci_runs_on_the_spark_engine(tmp_path, monkeypatch):
+    """A Spark case prepares its warehouse by a `pci run --engine spark` (which lands the
+    months itself, at the path the measured run uses) and measures `pci run --engine spark`
+    on a copy of that folder."""
+    from tools.bench import cases, world
+
+    prepared = []
+
+    def fake_setup(cmd):  # what the preparation would have made
+        prepared.append(cmd)
+        wh = Path(cmd[cmd.index("--warehouse") + 1])
+        (wh / "tables").mkdir(parents=True)
+        wh.with_name(wh.name + ".airflow").mkdir()
+
+    monkeypatch.setattr(world, "run_setup", fake_setup)
+    monkeypatch.setattr(world.World, "landed_warehouse",
+                        lambda *a: pytest.fail("a Spark warehouse is not prepared from a DuckDB one"))
+    w = world.World("small", tmp_path / "cache", engine="spark")
+    w.landing.mkdir(parents=True)
+    for i in range(1, world.MONTHS + 1):
+        (w.landing / world.nth_month(i)).mkdir()
+    work = w.dir / "work"
+    cmd = cases.case_new_month(w, work, lambda msg: None)
+
+    (setup,) = prepared
+    assert setup[setup.index("--engine") + 1] == "spark"
+    assert setup[setup.index("--month") + 1] == world.nth_month(world.MONTHS - 1)
+    assert Path(setup[setup.index("--warehouse") + 1]) == work / "spark"  # made where it is measured
+    assert (w.dir / "spark" / f"ran_{world.MONTHS - 1:02d}" / "spark" / "tables").is_dir()  # kept
+    assert cmd[cmd.index("--engine") + 1] == "spark"
+    assert cmd[cmd.index("--month") + 1] == world.nth_month(world.MONTHS)
+    assert Path(cmd[cmd.index("--warehouse") + 1]) == work / "spark"
+    assert (work / "spark" / "tables").is_dir() and (work / "spark.airflow").is_dir()
+    assert set(cases.SPARK_CASES) <= set(CASES)

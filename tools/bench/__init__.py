@@ -31,9 +31,16 @@ very first run on an empty folder pays on top.
 * ``fixed_land``: the 1-partner month through ``pci land``: the fixed cost of landing
   (imports, the Great Expectations context), subtracted in one of the ratios.
 
+``--engine spark`` measures the same commands with ``pci run --engine spark`` on a
+local Spark session (:data:`~.cases.SPARK_CASES`: ``csv_floor``, the reference
+measured in the same run, ``fixed_cost``, ``new_month_13`` and ``new_month``);
+its prepared warehouses are Spark warehouse folders under ``bench/cache/<scale>/spark``
+(each made by a ``pci run --engine spark`` that lands the months itself).
+
 Results: medians with minimum and maximum, written to ``bench/results.json``
-(all scales measured so far) and as a Markdown table into
-``docs/benchmark.md``, with the machine's cores and memory.
+(all scales measured so far; a scale's Spark figures under its ``spark`` key) and
+as a Markdown table into ``docs/benchmark.md``, with the machine's cores and
+memory; the Spark figures stand beside DuckDB's in the same table.
 
 Modules (each imports only those listed before it):
 
@@ -53,7 +60,7 @@ import shutil
 import time
 from pathlib import Path
 
-from .cases import CASES
+from .cases import CASES, SPARK_CASES
 from .measure import measure
 from .results import DOC, RESULTS, machine, merge_cases, ratios, render_markdown, summarize
 from .world import CACHE_DIR, MONTHS, SCALES, World
@@ -61,6 +68,8 @@ from .world import CACHE_DIR, MONTHS, SCALES, World
 
 def configure(parser) -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="the engine of the measured runs (spark: " + ", ".join(SPARK_CASES) + ")")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cases", default="all",
                         help="comma-separated subset of: " + ", ".join(CASES)
@@ -74,9 +83,11 @@ def command(args) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
-    world = World(args.scale, args.cache)
-    names = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",")]
-    unknown = [n for n in names if n not in CASES]
+    engine = getattr(args, "engine", "duckdb")
+    world = World(args.scale, args.cache, engine)
+    offered = list(CASES) if engine == "duckdb" else list(SPARK_CASES)
+    names = offered if args.cases == "all" else [c.strip() for c in args.cases.split(",")]
+    unknown = [n for n in names if n not in offered]
     if unknown:
         console.print(f"[red]unknown case(s): {', '.join(unknown)}[/red]")
         return 2
@@ -106,17 +117,30 @@ def command(args) -> int:
         c["measured_at"] = now
     # a run of some cases keeps the other cases of the scale measured before
     # (each case says when it was measured and how many runs it had)
-    previous = results["scales"].get(args.scale, {}).get("cases", {}) if args.cases != "all" else {}
-    merged = merge_cases(previous, cases)
-    results["scales"][args.scale] = {
-        "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
-        "runs": args.runs, "measured_at": now,
-        "machine": machine(), "cases": merged, "ratios": ratios(merged),
-    }
+    scale = results["scales"].get(args.scale, {})
+    if engine == "duckdb":
+        previous = scale.get("cases", {}) if args.cases != "all" else {}
+        merged = merge_cases(previous, cases)
+        results["scales"][args.scale] = {
+            **scale, "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
+            "runs": args.runs, "measured_at": now,
+            "machine": machine(), "cases": merged, "ratios": ratios(merged),
+        }
+    else:  # beside the scale's DuckDB figures, which stay as they are
+        previous = scale.get(engine, {}).get("cases", {}) if args.cases != "all" else {}
+        merged = merge_cases(previous, cases)
+        results["scales"][args.scale] = {
+            "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
+            "runs": args.runs, "measured_at": now, "machine": machine(), "cases": {}, "ratios": {},
+            **scale,
+            engine: {"runs": args.runs, "measured_at": now, "machine": machine(), "cases": merged,
+                     "ratios": ratios(merged)},
+        }
+    shown = results["scales"][args.scale]
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     if not args.no_docs:
         args.doc.parent.mkdir(parents=True, exist_ok=True)
         args.doc.write_text(render_markdown(results))
-    console.print(json.dumps(results["scales"][args.scale]["ratios"], indent=2))
+    console.print(json.dumps(shown[engine]["ratios"] if engine != "duckdb" else shown["ratios"], indent=2))
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from pci.core.contract import FILES, MANIFEST
 
 from .measure import pci_command
-from .world import MONTHS, World, fresh_copy, fresh_folder_copy, nth_month, prepare_ran
+from .world import MONTHS, World, engine_args, fresh_copy, fresh_folder_copy, nth_month, prepare_ran
 
 
 def case_csv_floor(world: World, work: Path) -> list[str]:
@@ -46,7 +46,8 @@ def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -
     for i in range(1, month_no + 1):  # hard links: the files are in this landing folder (a
         # symbolic link out of it is refused, raw-exports.md), and nothing is copied
         shutil.copytree(world.landing / nth_month(i), landing / nth_month(i), copy_function=_link_or_copy)
-    return pci_command("run", "--landing", str(landing), "--warehouse", str(wh), "--month", nth_month(month_no))
+    return pci_command("run", *engine_args(world.engine), "--landing", str(landing), "--warehouse", str(wh),
+                       "--month", nth_month(month_no))
 
 
 def case_new_month_13(world: World, work: Path, progress) -> list[str]:
@@ -108,10 +109,12 @@ def _fixed_landing(world: World) -> Path:
 
 def case_fixed_cost(world: World, work: Path, progress) -> list[str]:
     one = _fixed_landing(world)
-    ran = prepare_ran(world.cache / "fixed" / f"ran_{MONTHS - 1:02d}", lambda: None, one,
-                      nth_month(MONTHS - 1), progress, at=work)
+    prepared = world.cache / "fixed" if world.engine == "duckdb" else world.cache / "fixed" / world.engine
+    ran = prepare_ran(prepared / f"ran_{MONTHS - 1:02d}", lambda: None, one,
+                      nth_month(MONTHS - 1), progress, at=work, engine=world.engine)
     wh = fresh_folder_copy(ran, work)
-    return pci_command("run", "--landing", str(one), "--warehouse", str(wh), "--month", nth_month(MONTHS))
+    return pci_command("run", *engine_args(world.engine), "--landing", str(one), "--warehouse", str(wh),
+                       "--month", nth_month(MONTHS))
 
 
 def case_fixed_cost_cold(world: World, work: Path, progress) -> list[str]:
@@ -142,3 +145,8 @@ CASES = {
     "backfill_14": case_backfill_14,
     "first_backfill": case_first_backfill,
 }
+
+#: the cases measured with ``--engine spark``: the reference of the same run
+#: (``csv_floor``, engine-free), the stack's fixed cost, and a new month with 12 and
+#: with 25 months of history (every one a ``pci run --engine spark``, landing included)
+SPARK_CASES = ("csv_floor", "fixed_cost", "new_month_13", "new_month")

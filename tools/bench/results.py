@@ -72,6 +72,9 @@ def ratios(cases: dict) -> dict:
                 (med("land_month") - med("fixed_land")) / med("csv_floor"), 2)
     if med("new_month") and med("new_month_13"):
         out["new_month (25 landed) / new_month_13 (12 landed)"] = round(med("new_month") / med("new_month_13"), 3)
+    if med("new_month") and med("csv_floor"):
+        # against the reference of the same run: comparable across engines and runs
+        out["new_month / csv_floor"] = round(med("new_month") / med("csv_floor"), 1)
     if med("new_month") and med("fixed_cost"):
         out["new_month / fixed_cost"] = round(med("new_month") / med("fixed_cost"), 2)
     if med("backfill_14") and med("new_month"):
@@ -90,26 +93,57 @@ def target_verdict(scale: str, case: str, c: dict) -> str:
     return f"{wanted}: {'met' if ok_time and ok_mem else 'MISSED'}"
 
 
+def _spark_cells(spark_case: dict | None, duck_case: dict | None) -> str:
+    """The Spark columns of a case's row: median, min–max, peak memory, Spark / DuckDB."""
+    if not spark_case:
+        return " | | | |"
+    c = spark_case
+    ratio = (f"{c['median_s'] / duck_case['median_s']:.2f}"
+             if duck_case and duck_case.get("median_s") else "")
+    return (f" {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
+            f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} | {ratio} |")
+
+
 def render_markdown(results: dict) -> str:
     lines = ["# Benchmark", "",
              "Produced by `python -m pci bench --scale SCALE --runs N` (or `make bench`); "
              "each figure is the median of N runs (min–max), wall time and peak memory of the "
-             "whole process tree. Raw figures: `bench/results.json`.", ""]
+             "whole process tree. Raw figures: `bench/results.json`. The Spark columns: the "
+             "same commands with `--engine spark` (`python -m pci bench --engine spark --scale "
+             "SCALE --runs N`, a local Spark session on the same machine).", ""]
     for scale, res in results.get("scales", {}).items():
         m = res["machine"]
+        spark = res.get("spark")
         lines += [f"## {scale}: {res['partners']:,} partners, {res['tenants']:,} tenants, {MONTHS} months", "",
-                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; last measured {res['measured_at']}.", "",
-                  "| case | runs | median s | min–max s | peak memory MiB (median / max) | target |",
-                  "|---|---:|---:|---:|---:|---|"]
-        for name, c in res["cases"].items():
-            lines.append(f"| {name} | {c['runs']} | {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
-                         f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} | "
-                         f"{target_verdict(scale, name, c)} |")
-        if res.get("ratios"):
-            lines += ["", "| ratio | value | target |", "|---|---:|---|"]
-            for k, v in res["ratios"].items():
+                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; last measured {res['measured_at']}"
+                  + (f"; Spark last measured {spark['measured_at']} ({spark['runs']} runs)" if spark else "")
+                  + ".", ""]
+        head = "| case | runs | median s | min–max s | peak memory MiB (median / max) | target |"
+        rule = "|---|---:|---:|---:|---:|---|"
+        if spark:
+            head += " Spark median s | Spark min–max s | Spark peak MiB (median / max) | Spark / DuckDB |"
+            rule += "---:|---:|---:|---:|"
+        lines += [head, rule]
+        names = list(res["cases"]) + [n for n in (spark or {}).get("cases", {}) if n not in res["cases"]]
+        for name in names:
+            c = res["cases"].get(name)
+            row = (f"| {name} | {c['runs']} | {c['median_s']:.2f} | {c['min_s']:.2f}–{c['max_s']:.2f} | "
+                   f"{c['median_peak_rss_mib']:.0f} / {c['max_peak_rss_mib']:.0f} | "
+                   f"{target_verdict(scale, name, c)} |") if c else f"| {name} | | | | | |"
+            if spark:
+                row += _spark_cells(spark["cases"].get(name), c)
+            lines.append(row)
+        spark_ratios = (spark or {}).get("ratios", {})
+        if res.get("ratios") or spark_ratios:
+            lines += ["", "| ratio | value | target |" + (" Spark |" if spark else ""),
+                      "|---|---:|---|" + ("---:|" if spark else "")]
+            for k in list(res.get("ratios", {})) + [k for k in spark_ratios if k not in res.get("ratios", {})]:
+                v = res.get("ratios", {}).get(k)
                 limit = RATIO_TARGETS.get(scale, {}).get(k)
-                verdict = f"≤ {limit}: {'met' if v <= limit else 'MISSED'}" if limit else ""
-                lines.append(f"| {k} | {v} | {verdict} |")
+                verdict = f"≤ {limit}: {'met' if v <= limit else 'MISSED'}" if limit and v is not None else ""
+                row = f"| {k} | {'' if v is None else v} | {verdict} |"
+                if spark:
+                    row += f" {spark_ratios.get(k, '')} |"
+                lines.append(row)
         lines.append("")
     return "\n".join(lines)

@@ -23,18 +23,29 @@ SCALES = {
 }
 
 
+def engine_args(engine: str) -> list[str]:
+    """The ``pci run`` arguments choosing ``engine`` (none for the default, DuckDB)."""
+    return [] if engine == "duckdb" else ["--engine", engine]
+
+
 def nth_month(i: int) -> str:
     """The i-th month of the world, 1-based."""
     return format_month(add_months(parse_month(FIRST), i - 1))
 
 
 class World:
-    def __init__(self, scale: str, cache: Path = CACHE_DIR):
+    """The generated world of ``scale`` and the warehouses prepared from it for ``engine``
+    (a Spark warehouse's prepared folders are kept under ``<scale>/spark/``)."""
+
+    def __init__(self, scale: str, cache: Path = CACHE_DIR, engine: str = "duckdb"):
         self.scale = scale
         self.cache = cache
+        self.engine = engine
         self.partners, self.tenants = SCALES[scale]
         self.dir = cache / scale
         self.landing = self.dir / "landing"
+        #: where this engine's prepared warehouses are kept
+        self.prepared = self.dir if engine == "duckdb" else self.dir / engine
 
     def generate(self, progress) -> None:
         done = self.dir / ".generated"
@@ -70,15 +81,27 @@ class World:
 
     def ran_warehouse(self, through: int, progress) -> Path:
         """The warehouse of months 1..through after a ``pci run`` of month ``through``
-        (cached): the state a month-end run finds, sidecar folders included."""
-        return prepare_ran(self.dir / f"ran_{through:02d}",
-                           lambda: self.landed_warehouse(through, progress), self.landing,
-                           nth_month(through), progress, at=self.dir / "work")
+        (cached): the state a month-end run finds, sidecar folders included. On
+        DuckDB the run starts from the landed warehouse; on Spark from an empty
+        folder, the run landing the months itself."""
+        landed = (lambda: self.landed_warehouse(through, progress)) if self.engine == "duckdb" else (lambda: None)
+        return prepare_ran(self.prepared / f"ran_{through:02d}", landed, self.landing,
+                           nth_month(through), progress, at=self.dir / "work", engine=self.engine)
 
 
-def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: Path | None = None) -> Path:
+#: the warehouse inside a prepared folder, per engine: a DuckDB file, a Spark warehouse folder
+WAREHOUSE_NAME = {"duckdb": "pci.duckdb", "spark": "spark"}
+
+
+def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: Path | None = None,
+                engine: str = "duckdb") -> Path:
     """Prepare (once per version of the dbt project) ``folder`` by a ``pci run`` of
-    ``month`` on a copy of ``landed()`` (None: an empty warehouse).
+    ``month`` on a copy of ``landed()`` (None: an empty warehouse, on which the run
+    lands every month of ``landing`` up to ``month`` first).
+
+    On Spark (``engine="spark"``) the warehouse is a folder ``spark`` whose catalog
+    records its tables' absolute locations: like dbt's profile, it must be used where
+    it was made, which the ``at`` below ensures.
 
     The run happens at ``at`` (default ``folder``), the path the measured runs will
     copy the folder back to, and is then kept in ``folder``: the warehouse's path is
@@ -87,8 +110,9 @@ def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: P
     from pci.score.scoring import project_fingerprint
 
     at = Path(at) if at else folder
-    wh = folder / "pci.duckdb"
-    stamp = f"project {project_fingerprint()}\nat {at.resolve()}\n"
+    name = WAREHOUSE_NAME[engine]
+    wh = folder / name
+    stamp = f"project {project_fingerprint()}\nat {at.resolve()}\nengine {engine}\n"
     if (folder / ".ready").exists() and (folder / ".ready").read_text() == stamp:
         return wh
     src = landed()
@@ -96,9 +120,9 @@ def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: P
         shutil.rmtree(d, ignore_errors=True)
     at.mkdir(parents=True)
     if src is not None:
-        shutil.copy2(src, at / "pci.duckdb")
-    progress(f"preparing: pci run of {month} in {folder.name}")
-    run_setup(pci_command("run", "--landing", str(landing), "--warehouse", str(at / "pci.duckdb"),
+        shutil.copy2(src, at / name)
+    progress(f"preparing: pci run of {month} in {folder.name} ({engine})")
+    run_setup(pci_command("run", *engine_args(engine), "--landing", str(landing), "--warehouse", str(at / name),
                           "--month", month, "--quiet"))
     if at != folder:
         shutil.copytree(at, folder, symlinks=True, ignore=shutil.ignore_patterns("*.lock"))
