@@ -246,9 +246,8 @@
 {%- endmacro %}
 
 {% macro spark__pci_delete_partitions(relation, column, months) -%}
-    alter table {{ relation }} drop if exists
-    {#- a partition spec takes plain literals -#}
-    {% for index in months %}partition ({{ column }} = '{{ '%04d-%02d-01' | format(index // 12, index % 12 + 1) }}'){{ ', ' if not loop.last }}{% endfor %}
+    {#- a partition spec takes plain literals; several specs in one statement -#}
+    alter table {{ relation }} drop if exists {% for index in months %}partition ({{ column }} = '{{ '%04d-%02d-01' | format(index // 12, index % 12 + 1) }}'){{ ', ' if not loop.last }}{% endfor %}
 {%- endmacro %}
 
 

@@ -1,10 +1,16 @@
 """The same pipeline on Apache Spark: the whole sample world through `pci run --engine spark`.
 
-One generated sample world (the one `make run` scores) is run twice by the real
-command in subprocesses: on DuckDB (the default) and on a local Spark session
-(`--engine spark`, a Spark warehouse folder). Every column of every published
-row of `pci_monthly_scores` and `pci_metric_contributions`, for every scored
-month, must be the same; `pci export` writes the same CSV from either engine.
+One generated sample world (the one `make run` scores) is run by the real
+command in subprocesses, on DuckDB (the default) and on a local Spark session
+(`--engine spark`, a Spark warehouse folder). Spark takes the operator's path: the
+range but its last month first; then a month is corrected (its export landed
+again with fewer rows) and the month-end run of the last month lands both, derives
+only the partitions that read them (the kept month partitions of the first run
+are read, a restated month's partitions replaced whole) and republishes the
+months the correction made stale. DuckDB scores the corrected world in one range.
+Every column of every published row of `pci_monthly_scores` and
+`pci_metric_contributions`, for every scored month, must be the same; `pci
+export` writes the same CSV from either engine.
 
 Marked ``spark`` (run alone with ``-m spark``) and ``slow``. Needs Java 17
 (`make java`).
@@ -12,6 +18,7 @@ Marked ``spark`` (run alone with ``-m spark``) and ``slow``. Needs Java 17
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -23,13 +30,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.support.restatements import drop_tenants, restate
+
 pytestmark = [pytest.mark.spark, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("java") is None, reason="Java 17 is needed: make java")]
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the sample world of `make run` (tools/generate defaults): 26 months from 2020-07;
 #: the months with a complete 13-month window are 2021-07 .. 2022-08
-FIRST, LAST = "2021-07", "2022-08"
+FIRST, PENULT, LAST = "2021-07", "2022-07", "2022-08"
+#: the month corrected before the month-end run of LAST (its export landed again, fewer rows)
+RESTATED = "2022-05"
 TABLES = ("pci_monthly_scores", "pci_metric_contributions")
 
 
@@ -51,17 +62,22 @@ def _pci(*args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """(DuckDB warehouse file, Spark warehouse folder, work folder), both scored FIRST .. LAST."""
+    """(DuckDB warehouse file, Spark warehouse folder, work folder, the UTC time of Spark's
+    month-end run), both scored FIRST .. LAST on the corrected world."""
     work = tmp_path_factory.mktemp("spark-world")
     landing = work / "landing"
     _pci("generate", "--out", str(landing))
     duck = work / "duck" / "pci.duckdb"
     spark = work / "spark"
+    _pci("run", "--engine", "spark", "--landing", str(landing), "--warehouse", str(spark),
+         "--month", FIRST, "--through", PENULT, "--quiet")
+    restate(landing, RESTATED, drop_tenants(0.3, seed=12))
+    month_end = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    _pci("run", "--engine", "spark", "--landing", str(landing), "--warehouse", str(spark),
+         "--month", LAST, "--quiet")
     _pci("run", "--landing", str(landing), "--warehouse", str(duck), "--month", FIRST, "--through", LAST,
          "--quiet")
-    _pci("run", "--engine", "spark", "--landing", str(landing), "--warehouse", str(spark),
-         "--month", FIRST, "--through", LAST, "--quiet")
-    return duck, spark, work
+    return duck, spark, work, month_end
 
 
 def _normal(value):
@@ -104,6 +120,9 @@ for table in sys.argv[2:]:
     frame = s.sql(f"SELECT * FROM main.{table}")
     out[table] = {"names": frame.columns, "rows": [[text(v) for v in r] for r in frame.collect()]}
 out["unit_tests"] = s.sql("SELECT max(unit_tests) FROM pci_build.pci_unit_tests_passed").collect()[0][0]
+out["partitions"] = [[r[0], text(r[1]), r[2]] for r in s.sql(
+    "SELECT model_name, partition_month, built_at FROM pci_build.pci_partitions "
+    "WHERE partition_month IS NOT NULL").collect()]
 print(json.dumps(out))
 """
 
@@ -160,8 +179,27 @@ def _project_unit_tests() -> int:
                for p in (ROOT / "models").rglob("*.yml"))
 
 
+def test_the_month_end_run_on_spark_derived_only_the_partitions_reading_its_new_loads(runs, on_spark):
+    """The second Spark run derived the partitions of the corrected month and of the new
+    month, and the next month's events and add credits (they read m-1), and kept every
+    other partition of the first run; the published rows equal DuckDB's (above), so the
+    corrected month's partitions kept no row of its old load."""
+    derived: dict[str, set[str]] = {}
+    for model, month, built_at in on_spark["partitions"]:
+        if built_at > runs[3]:
+            derived.setdefault(model, set()).add(month[:7])
+    after = "2022-06"
+    assert derived == {
+        "int_subscription_months": {RESTATED, LAST},
+        "int_tenant_monthly_seats": {RESTATED, LAST},
+        "int_subscription_partner_credits": {RESTATED, LAST},
+        "int_customer_seat_events": {RESTATED, after, LAST},
+        "int_customer_add_credits": {RESTATED, after, LAST},
+    }
+
+
 def test_pci_export_writes_the_same_file_from_either_engine(runs):
-    duck, spark, work = runs
+    duck, spark, work, _ = runs
     out_duck, out_spark = work / "duck.csv", work / "spark.csv"
     _pci("export", "--warehouse", str(duck), "--month", FIRST, "--through", LAST, "--out", str(out_duck),
          "--source", "warehouse")
@@ -171,3 +209,37 @@ def test_pci_export_writes_the_same_file_from_either_engine(runs):
         rows = list(csv.reader(f))
     assert len(rows) == 1 + 14 * 60  # the header, then 60 partners a month for 14 months
     assert out_spark.read_bytes() == out_duck.read_bytes()
+
+
+def test_explain_report_and_at_risk_read_the_same_from_either_engine(runs):
+    """`explain`, `report` and `at-risk` with --engine spark read the Spark warehouse's
+    published tables and print (write) what they print from the DuckDB warehouse: a
+    partner's scorecard and history of the last month, the page of the corrected month
+    (its transitions against a republished month), the partners at risk."""
+    duck, spark, work, _ = runs
+    con = duckdb.connect(str(duck), read_only=True)
+    try:
+        partner, score = con.execute(
+            "SELECT partner_id, pci_score FROM main.pci_monthly_scores WHERE score_month = ? "
+            "ORDER BY pci_score DESC, partner_id LIMIT 1", [dt.date.fromisoformat(LAST + "-01")]).fetchone()
+    finally:
+        con.close()
+    for args in (("explain", "--partner", partner, "--month", LAST), ("at-risk", "--month", LAST)):
+        on_duckdb = _pci(*args, "--warehouse", str(duck), "--source", "warehouse").stdout
+        on_spark = _pci(*args, "--engine", "spark", "--warehouse", str(spark)).stdout
+        assert on_spark == on_duckdb, args[0]
+    assert partner in on_duckdb or args[0] == "at-risk"
+    explained = _pci("explain", "--partner", partner, "--month", LAST, "--engine", "spark",
+                     "--warehouse", str(spark)).stdout
+    assert partner in explained and format(score, "f") in explained
+
+    pages = {}
+    for name, extra in (("duck", ("--warehouse", str(duck), "--source", "warehouse")),
+                        ("spark", ("--engine", "spark", "--warehouse", str(spark)))):
+        out = work / f"report-{name}"
+        _pci("report", "--month", RESTATED, "--out", str(out), *extra)
+        page = (out / f"pci-report-{RESTATED}.html").read_text(encoding="utf-8")
+        # the footer names the source read and when the page was generated
+        pages[name] = [line for line in page.splitlines() if not line.startswith("<footer>")]
+    assert pages["spark"] == pages["duck"]
+    assert len(pages["duck"]) > 100

@@ -83,7 +83,9 @@ def session(warehouse: Path | str):
         builder = (SparkSession.builder.appName("pci-pipeline").enableHiveSupport()
                    .config("spark.driver.memory", DRIVER_MEMORY)
                    # Derby's log and lock files beside the metastore, not in the working directory
-                   .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}"))
+                   .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={folder}")
+                   # no progress bars on the commands' terminal
+                   .config("spark.ui.showConsoleProgress", "false"))
         if "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
             builder = builder.master(os.environ.get("PCI_SPARK_MASTER", "local[*]"))
         for key, value in settings().items():
@@ -157,15 +159,21 @@ LOADS_COLUMNS = (("load_id", "VARCHAR"), ("export_month", "DATE"), ("manifest_sh
                  ("landed_at", "TIMESTAMP"), ("is_current", "BOOLEAN"), ("file_rows", "VARCHAR"))
 
 
-def to_workspace(spark, con, schema: str, table: str, sql: str) -> int:
-    """Copy the rows of the Spark query ``sql`` into the DuckDB table
-    ``schema.table`` of ``con`` (a workspace, :func:`pci.core.warehouse.workspace`),
-    through Arrow, types kept; returns the number of rows."""
-    arrow = spark.sql(sql).toArrow()
+def to_workspace(spark, con, schema: str, table: str, sql: str, args: dict | None = None,
+                 into_existing: bool = False) -> int:
+    """Copy the rows of the Spark query ``sql`` (named parameters ``:name`` bound from
+    ``args``) into the DuckDB table ``schema.table`` of ``con`` (a workspace,
+    :func:`pci.core.warehouse.workspace`), through Arrow: a new table with Spark's
+    types, or (``into_existing``) inserted by column name into the table as the
+    workspace created it; returns the number of rows."""
+    arrow = (spark.sql(sql, args=args) if args else spark.sql(sql)).toArrow()
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.register("_pci_from_spark", arrow)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM _pci_from_spark")
+        if into_existing:
+            con.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM _pci_from_spark")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM _pci_from_spark")
     finally:
         con.unregister("_pci_from_spark")
     return arrow.num_rows

@@ -34,7 +34,8 @@ from pci.core.contract import add_months, format_month, parse_month
 from pci.core.errors import EXIT_USAGE
 from pci.core.rules import Level, Metric
 from pci.core.terminal import for_terminal
-from pci.read.mart import Mart, MartUnavailable, MonthNotPublished, read_mart
+from pci.read.mart import Mart, MartUnavailable, MonthNotPublished
+from pci.read.published import add_arguments, read_published
 from pci.read.next_level import NextLevel, next_level, unit_text
 
 #: the metrics whose contributions carry the month of their event (they leave the window)
@@ -207,10 +208,10 @@ def render(risks: list[AtRisk], month: dt.date, console) -> None:
 
 def configure(parser) -> None:
     parser.add_argument("--warehouse", required=True, type=Path,
-                        help="the warehouse DuckDB file (its analyst copy is read when present)")
+                        help="the warehouse DuckDB file (its analyst copy is read when present), "
+                             "or with --engine spark a Spark warehouse folder")
     parser.add_argument("--month", required=True, help="published score month M, YYYY-MM")
-    parser.add_argument("--source", choices=("auto", "copy", "warehouse"), default="auto",
-                        help="auto (default): the analyst copy when present, else the warehouse")
+    add_arguments(parser)
 
 
 def command(args) -> int:
@@ -224,7 +225,8 @@ def command(args) -> int:
         err.print(Text.assemble(("error:", "red"), " ", for_terminal(f"--month: {exc}")))
         return EXIT_USAGE
     try:
-        risks = read_mart(args.warehouse, args.source, lambda mart: at_risk(mart, month))
+        risks = read_published(args.warehouse, args.source, month, lambda mart: at_risk(mart, month),
+                               args.engine)
     except MartUnavailable as exc:
         err.print(Text.assemble(("error:", "red"), " ", for_terminal(str(exc))), soft_wrap=True)
         return exc.exit_status

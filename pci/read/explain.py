@@ -50,7 +50,8 @@ from pci.core.errors import EXIT_USAGE
 from pci.core.rules import Metric
 from pci.core.terminal import for_terminal
 from pci.read.history import HistoryRow, partner_history, sparkline
-from pci.read.mart import MartUnavailable, read_mart
+from pci.read.mart import MartUnavailable
+from pci.read.published import add_arguments, read_published
 from pci.read.next_level import unit_text
 from pci.read.scorecard import ExplainError, Scorecard, build_scorecard
 
@@ -228,13 +229,13 @@ def render(card: Scorecard, console, history: list[HistoryRow] | None = None) ->
 
 def configure(parser) -> None:
     parser.add_argument("--warehouse", required=True, type=Path,
-                        help="the warehouse DuckDB file (its analyst copy is read when present)")
+                        help="the warehouse DuckDB file (its analyst copy is read when present), "
+                             "or with --engine spark a Spark warehouse folder")
     parser.add_argument("--partner", required=True, help="partner id")
     parser.add_argument("--month", required=True, help="score month, YYYY-MM")
     parser.add_argument("--top", type=int, default=5,
                         help="contributors listed per metric (default 5)")
-    parser.add_argument("--source", choices=("auto", "copy", "warehouse"), default="auto",
-                        help="auto (default): the analyst copy when present, else the warehouse")
+    add_arguments(parser)
 
 
 def _error(err, message) -> None:
@@ -258,9 +259,9 @@ def command(args) -> int:
         _error(err, "--top must be at least 1")
         return EXIT_USAGE
     try:
-        card, history = read_mart(args.warehouse, args.source, lambda mart: (
+        card, history = read_published(args.warehouse, args.source, month, lambda mart: (
             build_scorecard(mart, args.partner, month, args.top),
-            partner_history(mart, args.partner, month)))
+            partner_history(mart, args.partner, month)), args.engine, args.partner)
     except (MartUnavailable, ExplainError) as exc:
         _error(err, exc)
         return exc.exit_status

@@ -57,7 +57,8 @@ from pci.core.terminal import for_terminal
 from pci.read.at_risk import at_risk
 from pci.read.at_risk import lines as at_risk_lines
 from pci.read.history import HistoryRow, Transitions, histories, level_transitions
-from pci.read.mart import Mart, MartUnavailable, MonthNotPublished, read_mart, stale_warning
+from pci.read.mart import Mart, MartUnavailable, MonthNotPublished, stale_warning
+from pci.read.published import add_arguments, read_published
 from pci.read.scorecard import empty_month_message
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -366,11 +367,11 @@ def write_report_for(mart: Mart, month: dt.date, out_dir: Path) -> Written:
 
 def configure(parser) -> None:
     parser.add_argument("--warehouse", required=True, type=Path,
-                        help="the warehouse DuckDB file (its analyst copy is read when present)")
+                        help="the warehouse DuckDB file (its analyst copy is read when present), "
+                             "or with --engine spark a Spark warehouse folder")
     parser.add_argument("--month", required=True, help="score month, YYYY-MM")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the page into")
-    parser.add_argument("--source", choices=("auto", "copy", "warehouse"), default="auto",
-                        help="auto (default): the analyst copy when present, else the warehouse")
+    add_arguments(parser)
 
 
 def command(args) -> int:
@@ -380,8 +381,8 @@ def command(args) -> int:
         print(f"error: --month: {for_terminal(exc)}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        written = read_mart(args.warehouse, args.source,
-                            lambda mart: write_report_for(mart, month, args.out))
+        written = read_published(args.warehouse, args.source, month,
+                                 lambda mart: write_report_for(mart, month, args.out), args.engine)
     except MartUnavailable as exc:
         print(f"error: {for_terminal(exc)}", file=sys.stderr)
         return exc.exit_status

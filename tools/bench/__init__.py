@@ -133,6 +133,8 @@ def command(args) -> int:
             "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
             "runs": args.runs, "measured_at": now, "machine": machine(), "cases": {}, "ratios": {},
             **scale,
+            # the DuckDB ratios as this version computes them from the DuckDB cases
+            "ratios": ratios(scale.get("cases", {})) or scale.get("ratios", {}),
             engine: {"runs": args.runs, "measured_at": now, "machine": machine(), "cases": merged,
                      "ratios": ratios(merged)},
         }
