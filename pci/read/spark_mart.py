@@ -18,7 +18,7 @@ history, transitions, projection, report) what they read of a month ``M``, on a
 
 A month whose publication is not recorded is not published (the readers say so,
 as on DuckDB). Spark's readers never block its writer, so there is no analysts'
-copy: the mart's ``kind`` is ``spark``.
+copy: the mart's ``kind`` is ``Spark warehouse`` (what the readers name as their source).
 
 :func:`read_published_scores` is the Spark side of
 :func:`pci.read.export.read_published_scores`:
@@ -121,7 +121,7 @@ def read_spark_mart(warehouse: Path | str, month: date, read, partner: str | Non
     con = workspace()
     try:
         _copy_month(spark, con, month, partner)
-        with SparkMart(con, Path(warehouse), "spark") as mart:
+        with SparkMart(con, Path(warehouse), "Spark warehouse") as mart:
             return read(mart)
     finally:
         con.close()
