@@ -64,11 +64,10 @@ from pci.core.contract import format_month, month_range, parse_month
 from pci.core.errors import EXIT_ENVIRONMENT, EXIT_REFUSED, EXIT_USAGE, PipelineFault, Refusal
 from pci.core.faults import classify
 from pci.core.terminal import for_terminal
-from pci.core.warehouse import quote_identifier
+from pci.core.warehouse import ENGINES, quote_identifier
 from pci.read.mart import Mart, MartUnavailable, MonthNotPublished, read_mart, stale_warning
 from pci.read.scorecard import empty_month_message
 
-ENGINES = ("duckdb", "spark")
 #: the module that reads the published scores with Spark, when this build has one
 SPARK_MODULE = "pci.read.spark_mart"
 

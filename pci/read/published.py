@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from pci.core.warehouse import ENGINES
 from pci.read.mart import read_mart
-
-ENGINES = ("duckdb", "spark")
 
 
 def add_arguments(parser) -> None:
