@@ -193,7 +193,7 @@ def test_marts_have_enforced_contracts(model, columns):
     assert declared == columns
     not_null = {c["name"] for c in spec["columns"]
                 if {"type": "not_null"} in c.get("constraints", [])}
-    tested = {c["name"] for c in spec["columns"] if "not_null" in c.get("data_tests", [])}
+    tested = {c["name"] for c in spec["columns"] if any("not_null" in (t if isinstance(t, dict) else [t]) for t in c.get("data_tests", []))}
     assert tested <= not_null
     from pci.core import catalog
 
@@ -251,6 +251,43 @@ def test_a_wrong_type_in_a_mart_fails_the_build(tmp_path):
         assert f"model {model}" in out and "enforced contract that failed" in out, out[-3000:]
         assert re.search(rf"\|\s*{column}\s*\|\s*{re.escape(wrong.replace(' ', '').upper())}\s*\|"
                          rf"\s*{re.escape(expected)}\s*\|\s*data type mismatch", out), out[-3000:]
+
+
+@pytest.mark.dbt
+def test_a_null_in_a_mart_column_declared_not_null_fails_the_build_on_duckdb(tmp_path):
+    """On DuckDB the marts' not_null columns are guarded by the enforced constraint, not
+    by a data test (one dbt node each less in every build): a null fails the model
+    itself. On Spark, which does not enforce it on Parquet, the data tests are there."""
+    project = _copy_project(tmp_path / "project")
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    ensure_raw_schema(con)
+    con.close()
+    marts = ["pci_monthly_scores", "pci_metric_contributions", "pci_next_month_projection"]
+
+    def not_null_tests(target: str) -> set[str]:
+        listed = _dbt(project, warehouse, "ls", "--target", target, "--resource-type", "test",
+                      "--select", *marts, "--output", "name", "--quiet")
+        assert listed.returncode == 0, listed.stdout[-3000:]
+        return {n for n in listed.stdout.split() if n.startswith("not_null_")}
+
+    constrained = {f"not_null_{m}_{c['name']}" for m in marts for c in _model_yaml(m)["columns"]
+                   if {"type": "not_null"} in c.get("constraints", [])}
+    assert not_null_tests("dev") == set()
+    assert not_null_tests("spark") == constrained
+
+    good = _dbt(project, warehouse, "build", "--empty", "--resource-type", "seed",
+                "--resource-type", "model", "--select", *[f"+{m}" for m in marts])
+    assert good.returncode == 0, good.stdout[-3000:]
+    for model in marts:
+        path = next(project.joinpath("models").rglob(f"{model}.sql"))
+        sql = path.read_text()
+        # one row, every column null (the left join of one row to the empty model)
+        path.write_text(f"select m.* from (select 1 as one) as one_row left join (\n{sql}\n) as m on true\n")
+        bad = _dbt(project, warehouse, "run", "--empty", "--select", model)
+        path.write_text(sql)
+        assert bad.returncode != 0, bad.stdout[-3000:]
+        assert "NOT NULL constraint failed" in bad.stdout, bad.stdout[-3000:]
 
 
 # ------------------------------------------------------------ SQL style

@@ -289,10 +289,26 @@ def test_unit_tests_run_again_only_when_the_project_changed(built_warehouse, tmp
     same = scoring.build(warehouse, month, month, target_path=tmp_path / "same")
     assert not same.unit_tests_ran
     assert "unit_test" not in kinds(same) and kinds(same)["test"] >= 50
+    # the seeds (rule constants) are part of the project: loaded and tested with it, left
+    # as they are by a build of the same project; the models' tests that read them still run
+    seed_tests = {uid for uid in same.node_statuses if uid.startswith("test.") and "pci_levels" in uid}
+    assert not same.seeds_loaded and "seed" not in kinds(same)
+    assert {"test.pci_pipeline.assert_competency_level_matches_pci_levels"} <= {
+        ".".join(u.split(".")[:3]) for u in seed_tests}
+    assert not any(u.startswith("test.pci_pipeline.unique_pci_levels") for u in same.node_statuses)
 
     monkeypatch.setattr(scoring, "project_fingerprint", lambda: "an edited project")
     edited = scoring.build(warehouse, month, month, target_path=tmp_path / "edited")
     assert edited.unit_tests_ran and kinds(edited)["unit_test"] >= 25
+    assert edited.seeds_loaded and kinds(edited)["seed"] == len(scoring.seed_names()) == 6
+    assert any(u.startswith("test.pci_pipeline.unique_pci_levels") for u in edited.node_statuses)
     con = duckdb.connect(str(warehouse), read_only=True)
     assert scoring.unit_tests_passed(con, "an edited project")
     con.close()
+
+    # a seed table missing (dropped by hand): the seeds are loaded again
+    con = duckdb.connect(str(warehouse))
+    con.execute("DROP TABLE pci_build.pci_levels")
+    con.close()
+    again = scoring.build(warehouse, month, month, target_path=tmp_path / "edited")
+    assert not again.unit_tests_ran and again.seeds_loaded and kinds(again)["seed"] == 6

@@ -13,7 +13,12 @@ them passing for the project as it is now (``project_fingerprint``: the
 models, macros, seeds, data tests, project file and dbt's version), and skips
 them otherwise (``--exclude-resource-type unit_test``, as dbt advises for
 production). ``PCI_DBT_UNIT_TESTS=always`` (or ``score --unit-tests always``)
-runs them on every build. Data tests run on every build.
+runs them on every build. The seeds, the rule constants, are part of the same
+fingerprint: a build loads and tests them when it runs the unit tests (or with
+``full_refresh``, or when a seed table is missing), and otherwise leaves the
+loaded ones as they are (``--exclude resource_type:seed`` with cautious indirect
+selection: the seeds' own data tests are left out with them, the models' tests
+that read a seed still run). Every other data test runs on every build.
 
 CLI: ``python -m pci score --warehouse FILE --month YYYY-MM [--through YYYY-MM]``.
 """
@@ -64,6 +69,8 @@ class BuildResult:
     target_path: Path | None = None
     #: whether the build ran the dbt unit tests (see the module's docstring)
     unit_tests_ran: bool = False
+    #: whether the build loaded (and tested) the seeds (see the module's docstring)
+    seeds_loaded: bool = True
 
     @property
     def months(self) -> list[dt.date]:
@@ -148,6 +155,11 @@ def project_fingerprint() -> str:
     return h.hexdigest()
 
 
+def seed_names() -> list[str]:
+    """The project's seeds (its rule constants), one table each in the build schema."""
+    return sorted(p.stem for p in (PROJECT_DIR / "seeds").glob("*.csv"))
+
+
 def unit_tests_passed(con, fingerprint: str) -> bool:
     """Whether this warehouse recorded a build whose unit tests passed on ``fingerprint``."""
     return table_exists(con, BUILD_SCHEMA, UNIT_TESTS_PASSED) and bool(con.execute(
@@ -227,6 +239,8 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
     try:
         check_scorable(con, first, last)
         run_unit_tests = mode == "always" or not unit_tests_passed(con, fingerprint)
+        load_seeds = run_unit_tests or full_refresh or not all(
+            table_exists(con, BUILD_SCHEMA, seed) for seed in seed_names())
         write_score_request(con, first, last, fingerprint)
     finally:
         con.close()
@@ -244,6 +258,8 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
         args.append("--full-refresh")
     if not run_unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
+    if not load_seeds:  # loaded and tested by an earlier build of this very project
+        args += ["--exclude", "resource_type:seed", "--indirect-selection", "cautious"]
     # dbt's partial parsing reuses the last parse kept in the target folder; after the
     # project itself changed (files moved, a seed added) parse it whole once
     parsed_for = target / "pci_project.sha256"
@@ -281,7 +297,7 @@ def build(warehouse: Path, first: dt.date, last: dt.date, *,
 
     parsed_for.write_text(fingerprint + "\n", encoding="utf-8")
     out = BuildResult(warehouse, first, last, node_statuses=statuses, target_path=target,
-                      unit_tests_ran=run_unit_tests)
+                      unit_tests_ran=run_unit_tests, seeds_loaded=load_seeds)
     ran = sum(1 for uid in statuses if uid.startswith("unit_test."))
     if run_unit_tests and ran:
         con = open_warehouse(warehouse, engine)
