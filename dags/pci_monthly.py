@@ -9,7 +9,9 @@ month, so the run for the interval [2021-08-01, 2021-09-01) starts after
 A manual run may name the month with the ``score_month`` param (YYYY-MM).
 
 Tasks: wait_for_export >> land_and_validate >> build_month >> validate_mart
->> publish >> report. Refusals (invalid export, month not scorable, failed dbt
+>> publish >> report. Each task's result is one XCom, the dict it returns
+(``multiple_outputs=False``: a ``-> dict`` task would also push each key, 40 XComs
+a month). Refusals (invalid export, month not scorable, failed dbt
 test or mart audit) fail at once without retries; other errors are retried
 with exponential backoff.
 
@@ -141,7 +143,7 @@ def pci_monthly():
               f"{TIMEOUT_SECONDS:g} s")
         return False
 
-    @task
+    @task(multiple_outputs=False)
     @fails_cleanly("land_and_validate")
     def land_and_validate(**context) -> dict:
         """Land every ready export up to the month; name the published months it made stale."""
@@ -151,7 +153,7 @@ def pci_monthly():
         return tasks.land_through(paths.landing, paths.warehouse, month, _restate(context),
                                   engine=paths.engine)
 
-    @task
+    @task(multiple_outputs=False)
     @fails_cleanly("build_month")
     def build_month(landed: dict, **context) -> dict:
         """One dbt build of the month and of the earlier stale months it restates."""
@@ -162,7 +164,7 @@ def pci_monthly():
                                  landed.get("restate", []),
                                  full_refresh=_full_refresh(context), engine=paths.engine)
 
-    @task
+    @task(multiple_outputs=False)
     @fails_cleanly("validate_mart")
     def validate_mart(built: dict, **context) -> dict:
         """The audit of each month to publish."""
@@ -171,7 +173,7 @@ def pci_monthly():
         month, paths, _ = _ctx(context)
         return tasks.validate_mart(paths.warehouse, month, built.get("restate", []), engine=paths.engine)
 
-    @task(outlets=[PUBLISHED_SCORES])
+    @task(outlets=[PUBLISHED_SCORES], multiple_outputs=False)
     @fails_cleanly("publish")
     def publish(audited: dict, **context) -> dict:
         """The audited months into the published mart, in one transaction."""
@@ -180,7 +182,7 @@ def pci_monthly():
         month, paths, _ = _ctx(context)
         return tasks.publish(paths.warehouse, month, context["run_id"], audited, engine=paths.engine)
 
-    @task
+    @task(multiple_outputs=False)
     @fails_cleanly("report")
     def report(landed: dict, built: dict, published: dict, **context) -> dict:
         from pci.orchestrate import tasks
