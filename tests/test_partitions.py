@@ -37,6 +37,8 @@ PARTITIONED = {
     "int_subscription_partner_credits": ("month", 0, -23),
     "int_customer_seat_events": ("event_month", 1, -23),
     "int_customer_add_credits": ("add_month", 1, -23),
+    "int_ea_first_year_revenue": ("billing_month", 0, -11),
+    "int_partner_revenue_credits": ("billing_month", 0, -11),
 }
 MARTS = ("pci_monthly_scores", "pci_metric_contributions", "pci_next_month_projection")
 
@@ -54,8 +56,8 @@ def content(warehouse: Path, first: str, last: str) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         out = {m: _rows(con, f"SELECT * FROM {BUILD_SCHEMA}.{m}") for m in MARTS}
-        lo = add_months(parse_month(first), -24)
-        for model, (column, _, _) in PARTITIONED.items():
+        for model, (column, _, horizon) in PARTITIONED.items():
+            lo = add_months(parse_month(first), horizon)  # the model's months the range reads
             out[model] = _rows(con, f"SELECT * FROM {BUILD_SCHEMA}.{model} "
                                     f"WHERE {column} BETWEEN DATE '{lo}' AND DATE '{parse_month(last)}'")
         return out
@@ -143,6 +145,8 @@ def test_a_new_month_derives_only_its_own_partitions(world, tmp_path):
     assert got["int_subscription_partner_credits"] == [last]
     assert got["int_customer_seat_events"] == [last]  # reads m-1 and m: only the last month reads it
     assert got["int_customer_add_credits"] == [last]
+    assert got["int_ea_first_year_revenue"] == [last]
+    assert got["int_partner_revenue_credits"] == [last]
     assert before not in got["int_subscription_months"]
 
 
@@ -167,6 +171,10 @@ def test_a_restated_month_gives_the_rows_of_a_full_rebuild(world, tmp_path, chan
     assert got["int_subscription_partner_credits"] == [restated], name
     assert got["int_customer_seat_events"] == [restated, nxt], name
     assert got["int_customer_add_credits"] == [restated, nxt], name
+    # revenue is kept for the 12-month windows of the range: F-11 .. L
+    in_windows = parse_month(restated) >= add_months(parse_month(first), -11)
+    assert got["int_ea_first_year_revenue"] == ([restated] if in_windows else []), name
+    assert got["int_partner_revenue_credits"] == ([restated] if in_windows else []), name
     if name == "no rows at all":
         con = duckdb.connect(str(wh), read_only=True)
         try:

@@ -196,6 +196,8 @@ def test_the_month_end_run_on_spark_derived_only_the_partitions_reading_its_new_
         "int_subscription_partner_credits": {RESTATED, LAST},
         "int_customer_seat_events": {RESTATED, after, LAST},
         "int_customer_add_credits": {RESTATED, after, LAST},
+        "int_ea_first_year_revenue": {RESTATED, LAST},
+        "int_partner_revenue_credits": {RESTATED, LAST},
     }
 
 

@@ -15,6 +15,14 @@ partners as (
 
 ),
 
+-- the windows' months of the kept revenue partitions
+revenue_credits as (
+
+    select * from {{ ref('int_partner_revenue_credits') }}
+    where {{ pci_month_horizon('billing_month', -11) }}
+
+),
+
 revenue as (
 
     select
@@ -29,7 +37,7 @@ revenue as (
         cast(null as {{ dbt.type_string() }}) as detail,
         cast(revenue.revenue_usd as decimal(38, 6)) as amount
     from score_months
-    inner join {{ ref('int_partner_revenue_credits') }} as revenue
+    inner join revenue_credits as revenue
         on revenue.billing_month >= {{ pci_add_months('score_months.score_month', -11) }}
         and revenue.billing_month <= score_months.score_month
 

@@ -63,6 +63,14 @@ partners as (
 
 ),
 
+-- the windows' months of the kept revenue partitions
+revenue_credits as (
+
+    select * from {{ ref('int_partner_revenue_credits') }}
+    where {{ pci_month_horizon('billing_month', -10) }}
+
+),
+
 -- metric 1: lines billed in M-10 .. M, credited in their billing month [D-5]
 revenue as (
 
@@ -71,7 +79,7 @@ revenue as (
         revenue.partner_id,
         sum(revenue.revenue_usd) as net_new_revenue
     from score_months
-    inner join {{ ref('int_partner_revenue_credits') }} as revenue
+    inner join revenue_credits as revenue
         on revenue.billing_month >= {{ pci_add_months('score_months.score_month', -10) }}
         and revenue.billing_month <= score_months.score_month
     group by score_months.score_month, revenue.partner_id

@@ -1,3 +1,5 @@
+{%- set partition = {'column': 'billing_month', 'lookback': 0, 'horizon': -11} -%}
+{{ config(pci_partitioned(partition)) }}
 -- Qualifying revenue lines: billing lines of a qualifying product sold through
 -- a qualifying channel (state of the subscription in the line's billing
 -- month), signed (CHARGE positive, CREDIT negative). A line of an EA
@@ -5,18 +7,22 @@
 -- ea_agreement_start <= billing_date < ea_agreement_start + 1 year
 -- (one year after 29 February is 28 February). Amounts stay exact: a signed
 -- amount of the contract (|amount| < 10^10, 6 decimals) is a DECIMAL(20,6).
+-- Kept by billing month (macros/pci_partitions.sql): a line's billing date is
+-- inside its export month (a rule of the contract, checked at landing), so a
+-- month's lines are a function of that month's export; a score range F .. L
+-- reads F-11 .. L.
 with billing_lines as (
 
     select * from {{ ref('stg_partner_center__billing_lines') }}
-    -- the trailing windows of the score range (billing_date is inside the export month)
-    where {{ pci_month_horizon('snapshot_month', -11) }}
+    -- the months derived (billing_date is inside the export month)
+    where {{ pci_partition_filter('snapshot_month', partition) }}
 
 ),
 
 subscription_months as (
 
     select * from {{ ref('int_subscription_months') }}
-    where {{ pci_month_horizon('month', -11) }}
+    where {{ pci_partition_filter('month', partition) }}
 
 ),
 
