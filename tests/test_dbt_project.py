@@ -193,7 +193,8 @@ def test_marts_have_enforced_contracts(model, columns):
     assert declared == columns
     not_null = {c["name"] for c in spec["columns"]
                 if {"type": "not_null"} in c.get("constraints", [])}
-    tested = {c["name"] for c in spec["columns"] if any("not_null" in (t if isinstance(t, dict) else [t]) for t in c.get("data_tests", []))}
+    tested = {c["name"] for c in spec["columns"]
+              if any("not_null" in (t if isinstance(t, dict) else [t]) for t in c.get("data_tests", []))}
     assert tested <= not_null
     from pci.core import catalog
 
@@ -223,19 +224,26 @@ def _dbt(project: Path, warehouse: Path, *args: str) -> subprocess.CompletedProc
         cwd=project, env=env, capture_output=True, text=True, timeout=900)
 
 
-@pytest.mark.dbt
-def test_a_wrong_type_in_a_mart_fails_the_build(tmp_path):
-    """The marts build (empty) under their contracts; a column whose type is not the
-    contract's makes the build fail, for each mart, before anything is written."""
+def _project_with_empty_marts(tmp_path: Path, marts: list[str]) -> tuple[Path, Path]:
+    """A copy of the project and a warehouse on which the marts (and what they read)
+    were built empty under their contracts."""
     project = _copy_project(tmp_path / "project")
     warehouse = tmp_path / "w.duckdb"
     con = duckdb.connect(str(warehouse))
     ensure_raw_schema(con)
     con.close()
-    marts = ["pci_monthly_scores", "pci_metric_contributions"]
     good = _dbt(project, warehouse, "build", "--empty", "--resource-type", "seed",
                 "--resource-type", "model", "--select", *[f"+{m}" for m in marts])
     assert good.returncode == 0, good.stdout[-3000:]
+    return project, warehouse
+
+
+@pytest.mark.dbt
+def test_a_wrong_type_in_a_mart_fails_the_build(tmp_path):
+    """The marts build (empty) under their contracts; a column whose type is not the
+    contract's makes the build fail, for each mart, before anything is written."""
+    project, warehouse = _project_with_empty_marts(
+        tmp_path, ["pci_monthly_scores", "pci_metric_contributions"])
 
     # the model's SQL now yields a type its contract does not allow
     for model, column, wrong, expected in [
@@ -258,12 +266,8 @@ def test_a_null_in_a_mart_column_declared_not_null_fails_the_build_on_duckdb(tmp
     """On DuckDB the marts' not_null columns are guarded by the enforced constraint, not
     by a data test (one dbt node each less in every build): a null fails the model
     itself. On Spark, which does not enforce it on Parquet, the data tests are there."""
-    project = _copy_project(tmp_path / "project")
-    warehouse = tmp_path / "w.duckdb"
-    con = duckdb.connect(str(warehouse))
-    ensure_raw_schema(con)
-    con.close()
     marts = ["pci_monthly_scores", "pci_metric_contributions", "pci_next_month_projection"]
+    project, warehouse = _project_with_empty_marts(tmp_path, marts)
 
     def not_null_tests(target: str) -> set[str]:
         listed = _dbt(project, warehouse, "ls", "--target", target, "--resource-type", "test",
@@ -276,9 +280,6 @@ def test_a_null_in_a_mart_column_declared_not_null_fails_the_build_on_duckdb(tmp
     assert not_null_tests("dev") == set()
     assert not_null_tests("spark") == constrained
 
-    good = _dbt(project, warehouse, "build", "--empty", "--resource-type", "seed",
-                "--resource-type", "model", "--select", *[f"+{m}" for m in marts])
-    assert good.returncode == 0, good.stdout[-3000:]
     for model in marts:
         path = next(project.joinpath("models").rglob(f"{model}.sql"))
         sql = path.read_text()
