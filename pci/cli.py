@@ -13,7 +13,7 @@ import os
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("tools.generate", "write a generated sample landing (contract-valid exports)"),
-    "land": ("pci.land.landing", "validate one export month and load it into the warehouse"),
+    "land": ("pci.land.command", "validate one export month and load it into the warehouse"),
     "score": ("pci.score.scoring", "build the dbt models for a range of score months"),
     "run": ("pci.orchestrate.runner", "land, score, validate and publish months through the DAG's tasks"),
     "demo": ("tools.demo", "generate a sample landing if absent, run it, print the scores"),

@@ -109,6 +109,13 @@ def quote_identifier(name: str) -> str:
     return "`" + str(name).replace("`", "``") + "`"
 
 
+def quote_literal(text: str) -> str:
+    """``text`` as a Spark SQL string literal: Spark reads a backslash in a literal as
+    an escape, so backslashes and quotes are escaped with one (``a\\b'c`` ->
+    ``'a\\\\b\\'c'``)."""
+    return "'" + str(text).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def table_exists(spark, schema: str, table: str) -> bool:
     """Whether ``schema.table`` exists in the session's catalog."""
     return bool(spark.catalog.tableExists(f"{schema}.{table}"))

@@ -113,6 +113,8 @@ class _GX:
         self.checkpoints: dict[str, Any] = {}
         self.columns: dict[str, list[str]] = {}
         self.definitions: dict[str, dict] = {}  # file name -> its suite's JSON
+        #: (Spark application, suite name) -> the suite's Checkpoint on Spark
+        self.spark_checkpoints: dict[tuple[str, str], Any] = {}
         self._docs_dir: Path | None = None
         for f in FILES:
             data = load_suite_json(f.name, directory)
@@ -153,6 +155,31 @@ class _GX:
         result = self.checkpoints[name].run(batch_parameters={"dataframe": df},
                                             expectation_parameters=params, run_id=run_id)
         return next(iter(result.run_results.items()))
+
+    def run_spark(self, name: str, df, params: dict, run_id) -> bool:
+        """Whether every expectation of suite ``name`` holds over the Spark DataFrame
+        ``df``, run by the suite's Checkpoint over a dataframe asset of GX's Spark
+        datasource (made on first use, in the session ``df`` belongs to; GX's
+        ``BOOLEAN_ONLY`` results: the Spark landing's screen needs the verdict only,
+        :mod:`pci.land.spark_validation`)."""
+        import great_expectations as gx
+
+        app = df.sparkSession.sparkContext.applicationId  # GX's Spark engine keeps its session
+        if (app, name) not in self.spark_checkpoints:
+            source = f"pci_spark_{app}"
+            sources = {d.name for d in self.context.data_sources.all().values()}
+            spark = self.context.data_sources.get(source) if source in sources \
+                else self.context.data_sources.add_spark(source)
+            batch = spark.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
+            label = f"{name} on spark {app}"
+            validation = self.context.validation_definitions.add(gx.ValidationDefinition(
+                name=label, data=batch, suite=self.context.suites.get(name)))
+            self.spark_checkpoints[app, name] = self.context.checkpoints.add(gx.Checkpoint(
+                name=label, validation_definitions=[validation],
+                result_format={"result_format": "BOOLEAN_ONLY"}))
+        result = self.spark_checkpoints[app, name].run(batch_parameters={"dataframe": df},
+                                                  expectation_parameters=params, run_id=run_id)
+        return bool(result.success)
 
     def write_docs(self, docs_dir: Path | None, failed: list) -> DataDocs | None:
         """Render the failed results (``[(identifier, result)]``) and their suites into the

@@ -46,6 +46,7 @@ class FileScan:
     cr: int = 0  # CRs (of chunks holding one)
     lf: int = 0  # LFs of chunks holding a CR
     plain_lf: bool = False  # an LF in a chunk without CR
+    quotes: int = 0  # '"' characters (even in a file quoted as RFC 4180 says)
 
     @property
     def bare_cr(self) -> int:
@@ -71,6 +72,7 @@ def scan_file(path: Path, chunk_size: int = 1 << 20) -> FileScan:
         for chunk in iter(lambda: fh.read(chunk_size), b""):
             h.update(chunk)
             scan.size += len(chunk)
+            scan.quotes += chunk.count(b'"')
             start = 0
             if prev_cr and chunk[:1] == b"\n":  # a CRLF split by the chunk boundary
                 scan.crlf += 1

@@ -1,4 +1,5 @@
-"""`python -m pci land`: validate one export month and load it into the warehouse.
+"""Landing an export month into the DuckDB warehouse (the step of `python -m pci land`,
+:mod:`pci.land.command`; on Spark: :mod:`pci.land.spark_landing`).
 
 ``land_month(landing_dir, warehouse, month)`` is the whole step (the Airflow
 task calls the same function):
@@ -41,7 +42,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +50,8 @@ from pci.core import errors
 from pci.core.catalog import mark_stale
 from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, MONTH_RE, RAW_SCHEMA,
                                ensure_raw_schema, format_month, parse_month)
-from pci.core.errors import (EXIT_BUSY, EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, PipelineFault,
-                             WarehouseBusy)
-from pci.core.faults import classify
 from pci.core.locking import WarehouseLock
 from pci.core.preflight import check_before_writing
-from pci.core.terminal import for_terminal
 from pci.core.warehouse import connect, table_exists
 from pci.land import expectations, files, parsing, violations
 from pci.land.staging import STAGE, STAGE_TEXT, stage_file
@@ -98,6 +94,9 @@ class LandResult:
     replaced_load_id: str | None = None
     report_path: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: validate, load
+    #: the engine whose validation passed the export: ``duckdb`` (the reference), or
+    #: ``spark`` (the Spark landing's screen, :mod:`pci.land.spark_validation`)
+    validated_by: str = "duckdb"
 
     @property
     def already_landed(self) -> bool:
@@ -314,58 +313,3 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
              format_month(m), status, load_id, sum(counts.values()), t1 - t0, t2 - t1)
     return LandResult(m, status, load_id, sha, counts, report.warnings, extra, previous, path,
                       {"validate": round(t1 - t0, 3), "load": round(t2 - t1, 3)})
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def configure(parser) -> None:
-    parser.add_argument("--landing", required=True, type=Path,
-                        help="the landing folder (holding one YYYY-MM folder per export)")
-    parser.add_argument("--warehouse", required=True, type=Path, help="the DuckDB warehouse file")
-    parser.add_argument("--month", required=True, help="the export month, YYYY-MM")
-    parser.add_argument("--wait", action="store_true",
-                        help="wait for a warehouse held by another run instead of failing")
-
-
-def command(args) -> int:
-    err = sys.stderr
-    try:
-        month = parse_month(args.month)
-    except ValueError as exc:
-        print(f"pci land: {exc}", file=err)
-        return EXIT_USAGE
-    try:
-        res = land_month(args.landing, args.warehouse, month, wait=args.wait)
-    except NotReady as exc:
-        print(f"pci land: {exc}", file=err)
-        return EXIT_NOT_READY
-    except ValidationFailed as exc:
-        print(exc.report.format_text(), file=err)
-        if exc.report_path:
-            print(f"report: {exc.report_path}", file=err)
-        print(f"pci land: export {format_month(month)} refused; nothing was loaded", file=err)
-        return EXIT_REFUSED
-    except WarehouseBusy as exc:
-        print(f"pci land: {exc}", file=err)
-        return EXIT_BUSY
-    except expectations.SuiteError as exc:
-        print(f"pci land: {exc}", file=err)
-        return EXIT_REFUSED
-    except Exception as exc:  # noqa: BLE001 - a fault of the machine or of the warehouse file
-        fault = exc if isinstance(exc, PipelineFault) else classify(exc, args.warehouse)
-        if fault is None:
-            raise
-        print(f"pci land: {for_terminal(fault)}", file=err)
-        return EXIT_BUSY if isinstance(fault, WarehouseBusy) else fault.exit_status
-    for w in res.warnings:
-        print(f"warning: {w}", file=err)
-    if res.already_landed:
-        print(f"export {format_month(month)}: already landed with this manifest "
-              f"(load {res.load_id}); nothing to do")
-    else:
-        total = sum(res.rows.values())
-        what = f"replaced load {res.replaced_load_id}" if res.replaced_load_id else "first load"
-        print(f"export {format_month(month)}: landed {total} rows from {len(res.rows)} files "
-              f"as load {res.load_id} ({what})")
-    return EXIT_OK

@@ -117,11 +117,13 @@ def line_first(row: dict) -> dict:
     return out
 
 
-def cross_file_checks(con, tables: dict[str, str]) -> list[Violation]:
-    """Rules between files of the same export, in SQL over the staged typed tables."""
+def cross_file_queries(tables: dict[str, str], quote=quote_identifier) -> list[tuple[str, str, str, str]]:
+    """The rules between files of the same export: (file, column, rule, SQL selecting the
+    offending rows, line first) over the staged typed ``tables`` (file name -> table),
+    identifiers quoted by ``quote`` (DuckDB's; the Spark screen passes Spark's)."""
     t = tables
-    L = quote_identifier(LINE_COLUMN)
-    checks = [
+    L = quote(LINE_COLUMN)
+    return [
         # (file, column, rule, SQL selecting offending rows with _line first)
         ("subscriptions", "tenant_id", "tenant_id exists in tenants.csv",
          f"SELECT s.{L}, s.subscription_id, s.tenant_id FROM {t['subscriptions']} s "
@@ -159,8 +161,12 @@ def cross_file_checks(con, tables: dict[str, str]) -> list[Violation]:
          f"  FROM {t['partner_people']} WHERE person_id IS NOT NULL AND valid_from IS NOT NULL"
          f") WHERE overlaps_until >= valid_from"),
     ]
+
+
+def cross_file_checks(con, tables: dict[str, str]) -> list[Violation]:
+    """Rules between files of the same export, in SQL over the staged typed tables."""
     viol = []
-    for name, column, rule, sql in checks:
+    for name, column, rule, sql in cross_file_queries(tables):
         n = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
         if n:
             rows = fetch_dicts(con, f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT {MAX_EXAMPLES}")

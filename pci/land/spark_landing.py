@@ -8,21 +8,26 @@ month)`` behaves as :func:`pci.land.landing.land_month` does on DuckDB:
 1. no ``_manifest.json``: :class:`~pci.land.landing.NotReady`, nothing touched;
 2. the same manifest (sha256) is already the month's current load in
    ``raw.loads``: status ``unchanged``, nothing written;
-3. validation is the DuckDB landing's own code (:func:`pci.land.landing.validate_export`)
-   run on an in-memory DuckDB *workspace* (:func:`pci.core.warehouse.workspace`):
-   the same GX suites, cross-file rules, report (written to
-   :func:`pci.land.landing.report_path`, ``<W's parent>/validation/<YYYY-MM>.json``)
-   and refusal (:class:`~pci.land.landing.ValidationFailed`: nothing written to
-   Spark);
+3. validation: the export read by Spark and screened (:func:`pci.land.spark_validation.screen_month`:
+   Spark's CSV reader, the rules in Spark SQL, the GX suites through GX's Spark
+   datasource), each file's typed rows written by Spark as Parquet to the staging
+   folder ``W/handoff/<YYYY-MM>/<file>/``. A month the screen passes is valid
+   (its report, passed, is written to :func:`pci.land.landing.report_path`,
+   ``<W's parent>/validation/<YYYY-MM>.json``). A month it does not pass is
+   validated by the DuckDB landing's own code (:func:`pci.land.landing.validate_export`)
+   on an in-memory DuckDB *workspace* (:func:`pci.core.warehouse.workspace`): the same
+   GX suites, cross-file rules, report and refusal
+   (:class:`~pci.land.landing.ValidationFailed`: nothing written to Spark); when
+   that passes it (the screen errs on the safe side: a quoted line break, say),
+   DuckDB writes its typed rows to the staging folder instead (the contract's
+   columns, in the contract's order). ``LandResult.validated_by`` says which;
 4. the load, in this order:
 
-   a. each file's staged typed rows are written by DuckDB as Parquet to the
-      hand-off folder ``W/handoff/<YYYY-MM>/<file>/rows.parquet`` (the
-      contract's columns, in the contract's order);
+   a. the typed rows are in the staging folder (step 3);
    b. per file: when the month has a current load, its rows (that ``load_id``)
       are appended to ``raw_archive.<file>``, unless a killed earlier attempt
       archived them already; then ``INSERT OVERWRITE TABLE raw.<file> PARTITION
-      (export_month = DATE '<month>')`` from the hand-off Parquet with the new
+      (export_month = DATE '<month>')`` from the staged Parquet with the new
       ``load_id`` (a static partition: a file without rows leaves the month's
       partition empty);
    c. **last**, ``raw.loads`` is rewritten whole (Parquet cannot be updated):
@@ -34,7 +39,7 @@ month)`` behaves as :func:`pci.land.landing.land_month` does on DuckDB:
       again, from the start. ``raw.loads`` is rewritten by deleting its files
       then writing the new ones: a kill inside that write (a second or two)
       loses its rows, and every month is then landed again.
-   d. the hand-off folder is removed (also after a failure).
+   d. the staging folder is removed (also after a failure).
 
 ``load_id`` is the DuckDB landing's: ``<YYYY-MM>-<seq:03d>-<sha256[:12]>``, seq
 the month's number of loads so far + 1; ``landed_at`` is UTC (naive);
@@ -63,13 +68,14 @@ from pci.core.contract import (ARCHIVE_SCHEMA, FILES, LOADS_TABLE, MANIFEST, RAW
 from pci.core.locking import WarehouseLock
 from pci.core.spark import LOADS_COLUMNS, ensure_raw_schema, quote_identifier, session, table_exists
 from pci.core.warehouse import quote_literal, workspace
+from pci.land import spark_validation, violations
 from pci.land.landing import (LandResult, _as_month, manifest_sha256, ready_export, ready_months,
-                              validate_or_refuse)
+                              report_path, validate_or_refuse)
 from pci.land.staging import STAGE
 
 log = logging.getLogger(__name__)
 
-#: the hand-off folder of the Parquet files DuckDB writes for Spark, inside the warehouse folder
+#: the staging folder of a month's typed rows (Parquet), inside the warehouse folder
 HANDOFF_DIR = "handoff"
 
 _LOADS = f"{RAW_SCHEMA}.{LOADS_TABLE}"
@@ -183,31 +189,44 @@ def _replace_file(spark, f, month: dt.date, load_id: str, rows: Path, previous: 
               f"SELECT {cols}, {quote_literal(load_id)} FROM parquet.{quote_identifier(str(rows))}")
 
 
-def _load(spark, ws, warehouse: Path, month: dt.date, sha: str, counts: dict[str, int],
+def _load(spark, dirs: dict[str, Path], month: dt.date, sha: str, counts: dict[str, int],
           loads: list[tuple]) -> tuple[str, str | None]:
-    """Steps 4a-4d of the module's docstring (``loads``: the rows of raw.loads);
-    (load_id, replaced load_id or None)."""
+    """Steps 4b-4c of the module's docstring (``dirs``: file name -> the Parquet folder
+    of its typed rows; ``loads``: the rows of raw.loads); (load_id, replaced load_id or None)."""
     _ensure_raw_schema(spark)
     previous = (_current(loads, month) or (None,))[0]
     seq = sum(1 for r in loads if r[1] == month) + 1
     load_id = f"{format_month(month)}-{seq:03d}-{sha[:12]}"
-    handoff = warehouse / HANDOFF_DIR / format_month(month)
-    try:
-        dirs = _hand_off(ws, handoff)
-        archived = _archived(spark, month, previous) if previous else set()
-        for f in FILES:
-            _replace_file(spark, f, month, load_id, dirs[f.name],
-                          None if f.name in archived else previous)
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        _write_loads(spark, [(*r[:4], r[4] and r[1] != month, r[5]) for r in loads]
-                     + [(load_id, month, sha, now, True, json.dumps(counts, sort_keys=True))])
-    finally:
-        shutil.rmtree(handoff, ignore_errors=True)
-        try:
-            handoff.parent.rmdir()  # the hand-off folder itself, when no other month's is left
-        except OSError:
-            pass
+    archived = _archived(spark, month, previous) if previous else set()
+    for f in FILES:
+        _replace_file(spark, f, month, load_id, dirs[f.name],
+                      None if f.name in archived else previous)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    _write_loads(spark, [(*r[:4], r[4] and r[1] != month, r[5]) for r in loads]
+                 + [(load_id, month, sha, now, True, json.dumps(counts, sort_keys=True))])
     return load_id, previous
+
+
+def _validate(spark, folder: Path, month: dt.date, warehouse: Path, handoff: Path):
+    """Step 3 of the module's docstring: (report, rows per file, extra columns, report
+    path, the Parquet folder of each file's typed rows, what validated the month:
+    ``spark`` or ``duckdb``). Raises :class:`~pci.land.landing.ValidationFailed`."""
+    screen = spark_validation.screen_month(spark, folder, month, handoff)
+    if screen.ok:
+        report = violations.Report(format_month(month), str(folder), warnings=screen.warnings)
+        path = report.write_json(report_path(warehouse, month))
+        return report, screen.counts, screen.extra_columns, path, screen.staged, "spark"
+    log.info("export %s: the Spark screen left it to the reference validation: %s",
+             format_month(month), "; ".join(screen.flagged))
+    ws = workspace()
+    try:
+        report, counts, extra, path = validate_or_refuse(ws, folder, month, warehouse)
+        log.warning("export %s: the Spark screen did not pass it (%s) but the reference "
+                    "validation did: DuckDB's reading of it is landed",
+                    format_month(month), "; ".join(screen.flagged))
+        return report, counts, extra, path, _hand_off(ws, handoff), "duckdb"
+    finally:
+        ws.close()
 
 
 def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
@@ -225,20 +244,24 @@ def land_month(landing_dir: Path, warehouse: Path, month: dt.date | str, *,
         if current and current[1] == sha:
             log.info("export %s: manifest unchanged, already landed as %s", format_month(m), current[0])
             return LandResult(m, "unchanged", current[0], sha)
-        ws = workspace()
+        handoff = warehouse / HANDOFF_DIR / format_month(m)
         try:
             t0 = time.perf_counter()
-            report, counts, extra, path = validate_or_refuse(ws, folder, m, warehouse)
+            report, counts, extra, path, dirs, by = _validate(spark, folder, m, warehouse, handoff)
             t1 = time.perf_counter()
-            load_id, previous = _load(spark, ws, warehouse, m, sha, counts, loads)
+            load_id, previous = _load(spark, dirs, m, sha, counts, loads)
             t2 = time.perf_counter()
         finally:
-            ws.close()
+            shutil.rmtree(handoff, ignore_errors=True)
+            try:
+                handoff.parent.rmdir()  # the hand-off folder itself, when no other month's is left
+            except OSError:
+                pass
     status = "replaced" if previous else "landed"
-    log.info("export %s: %s as %s on Spark (%d rows; validated in %.1fs, loaded in %.1fs)",
-             format_month(m), status, load_id, sum(counts.values()), t1 - t0, t2 - t1)
+    log.info("export %s: %s as %s on Spark (%d rows; validated on %s in %.1fs, loaded in %.1fs)",
+             format_month(m), status, load_id, sum(counts.values()), by, t1 - t0, t2 - t1)
     return LandResult(m, status, load_id, sha, counts, report.warnings, extra, previous, path,
-                      {"validate": round(t1 - t0, 3), "load": round(t2 - t1, 3)})
+                      {"validate": round(t1 - t0, 3), "load": round(t2 - t1, 3)}, by)
 
 
 def land_through(landing_dir: Path, warehouse: Path, month: dt.date | str) -> list[str]:

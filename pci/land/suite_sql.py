@@ -12,14 +12,39 @@ never holds a month's rows in pandas (:func:`pci.land.expectations.run_suites`):
   rows with each other (a column's or compound columns' uniqueness), which a
   chunk of rows cannot decide, written into GX's result in its own shape.
 * :func:`merge`: the results of one suite over consecutive chunks as one.
+
+The screen's SQL is written in a :class:`Dialect`: :data:`DUCKDB` (landing and
+the mart's audit on DuckDB) or :data:`SPARK` (the Spark landing's screen,
+:mod:`pci.land.spark_validation`).
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
+from pci.core import spark as spark_sql
 from pci.core.warehouse import quote_identifier, quote_literal
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the screen's SQL spells what the engines spell differently."""
+
+    identifier: Callable[[str], str]  # a quoted identifier
+    literal: Callable[[str], str]  # a string literal
+    matches: str  # a regular expression found in a value: format of {value} and {pattern}
+    row: str  # a row of several columns, one value: format of {columns}
+
+
+DUCKDB = Dialect(quote_identifier, quote_literal, "regexp_matches({value}, {pattern})",
+                 "row({columns})")
+#: Spark: backticks, backslashes escaped in literals, RLIKE (Java's regular expressions:
+#: for the suites' patterns, the same matches as RE2 and Python's ``re``)
+SPARK = Dialect(spark_sql.quote_identifier, spark_sql.quote_literal, "{value} RLIKE {pattern}",
+                "struct({columns})")
 
 #: expectations whose verdict on a row depends on that row only (a chunk's results add up)
 ROW_LOCAL = {
@@ -46,13 +71,13 @@ def chunkable(expectations: list[dict]) -> bool:
     return all(ok(e) for e in expectations)
 
 
-def _q(name) -> str:
+def _q(name, d: Dialect = DUCKDB) -> str:
     if not isinstance(name, str) or not name:
         raise _Untranslated(name)
-    return quote_identifier(name)
+    return d.identifier(name)
 
 
-def _lit(v, params: dict) -> str:
+def _lit(v, params: dict, d: Dialect = DUCKDB) -> str:
     if isinstance(v, dict) and set(v) == {"$PARAMETER"}:
         if v["$PARAMETER"] not in params:
             raise _Untranslated(v)
@@ -66,31 +91,31 @@ def _lit(v, params: dict) -> str:
     if isinstance(v, dt.date):
         return f"DATE '{v.isoformat()}'"
     if isinstance(v, str):
-        return quote_literal(v)
+        return d.literal(v)
     raise _Untranslated(v)
 
 
 _OPS = {"==": "=", "!=": "IS DISTINCT FROM", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
-def _condition(rc, params: dict) -> str:
+def _condition(rc, params: dict, d: Dialect = DUCKDB) -> str:
     """A GX ``row_condition`` (its JSON) as SQL, with pandas' treatment of missing values
     (a missing value is unequal to anything, and no comparison holds for it)."""
     if rc is None:
         return "TRUE"
     if not isinstance(rc, dict) or rc.get("type") != "comparison" or rc.get("operator") not in _OPS:
         raise _Untranslated(rc)
-    return f"({_q((rc.get('column') or {}).get('name'))} {_OPS[rc['operator']]} " \
-           f"{_lit(rc.get('parameter'), params)})"
+    return f"({_q((rc.get('column') or {}).get('name'), d)} {_OPS[rc['operator']]} " \
+           f"{_lit(rc.get('parameter'), params, d)})"
 
 
-def _refused(e: dict, params: dict) -> str:
+def _refused(e: dict, params: dict, d: Dialect = DUCKDB) -> str:
     """SQL true for a row that the row-local expectation ``e`` may refuse."""
     t, k = e.get("type"), e.get("kwargs") or {}
     if t not in ROW_LOCAL:
         raise _Untranslated(t)
     if t == "expect_column_pair_values_a_to_be_greater_than_b":
-        a, b = _q(k.get("column_A")), _q(k.get("column_B"))
+        a, b = _q(k.get("column_A"), d), _q(k.get("column_B"), d)
         ignore = k.get("ignore_row_if", "both_values_are_missing")
         keep = {"either_value_is_missing": f"{a} IS NOT NULL AND {b} IS NOT NULL",
                 "both_values_are_missing": f"NOT ({a} IS NULL AND {b} IS NULL)",
@@ -100,7 +125,7 @@ def _refused(e: dict, params: dict) -> str:
         op = ">=" if k.get("or_equal") else ">"
         pred = f"({keep}) AND NOT coalesce({a} {op} {b}, FALSE)"
     else:
-        c = _q(k.get("column"))
+        c = _q(k.get("column"), d)
         if t == "expect_column_values_to_not_be_null":
             pred = f"{c} IS NULL"
         elif t == "expect_column_values_to_be_null":
@@ -109,27 +134,30 @@ def _refused(e: dict, params: dict) -> str:
             values = k.get("value_set")
             if not isinstance(values, list):
                 raise _Untranslated(values)
-            inside = f"{c} IN ({', '.join(_lit(v, params) for v in values)})" if values else "FALSE"
+            inside = f"{c} IN ({', '.join(_lit(v, params, d) for v in values)})" if values else "FALSE"
             pred = f"{c} IS NOT NULL AND NOT coalesce({inside}, FALSE)"
         elif t == "expect_column_values_to_match_regex":
-            pred = f"{c} IS NOT NULL AND NOT regexp_matches({c}, {_lit(k.get('regex'), params)})"
+            found = d.matches.format(value=c, pattern=_lit(k.get("regex"), params, d))
+            pred = f"{c} IS NOT NULL AND NOT coalesce({found}, FALSE)"
         else:  # between
             lo, hi = k.get("min_value"), k.get("max_value")
             if lo is None and hi is None:
                 raise _Untranslated(k)
-            inside = [f"{c} {'>' if k.get('strict_min') else '>='} {_lit(lo, params)}"] if lo is not None else []
-            inside += [f"{c} {'<' if k.get('strict_max') else '<='} {_lit(hi, params)}"] if hi is not None else []
+            inside = [] if lo is None else [
+                f"{c} {'>' if k.get('strict_min') else '>='} {_lit(lo, params, d)}"]
+            inside += [] if hi is None else [
+                f"{c} {'<' if k.get('strict_max') else '<='} {_lit(hi, params, d)}"]
             pred = f"{c} IS NOT NULL AND NOT coalesce({' AND '.join(inside)}, FALSE)"
-    return f"{_condition(k.get('row_condition'), params)} AND ({pred})"
+    return f"{_condition(k.get('row_condition'), params, d)} AND ({pred})"
 
 
-def _group(e: dict) -> tuple[list[str], str]:
+def _group(e: dict, d: Dialect = DUCKDB) -> tuple[list[str], str]:
     """(columns, SQL keeping the rows GX looks at) of a set-wide expectation."""
     k = e.get("kwargs") or {}
     if e.get("type") == "expect_column_values_to_be_unique":
-        c = _q(k.get("column"))
+        c = _q(k.get("column"), d)
         return [c], f"{c} IS NOT NULL"
-    cols = [_q(c) for c in (k.get("column_list") or [])]
+    cols = [_q(c, d) for c in (k.get("column_list") or [])]
     if not cols:
         raise _Untranslated(k)
     keep = {"all_values_are_missing": "NOT (" + " AND ".join(f"{c} IS NULL" for c in cols) + ")",
@@ -140,24 +168,32 @@ def _group(e: dict) -> tuple[list[str], str]:
     return cols, keep
 
 
-def _flag(e: dict, params: dict) -> str:
+def _flag(e: dict, params: dict, d: Dialect = DUCKDB) -> str:
     """SQL aggregate: > 0 when ``e`` may refuse a row of the table."""
     if (e.get("kwargs") or {}).get("mostly") is not None:
         raise _Untranslated("mostly")
     if e.get("type") in SET_WIDE:
         if (e.get("kwargs") or {}).get("row_condition") is not None:
             raise _Untranslated("row_condition")
-        cols, keep = _group(e)
-        key = cols[0] if len(cols) == 1 else f"row({', '.join(cols)})"
+        cols, keep = _group(e, d)
+        key = cols[0] if len(cols) == 1 else d.row.format(columns=", ".join(cols))
         return f"count(*) FILTER (WHERE {keep}) - count(DISTINCT {key}) FILTER (WHERE {keep})"
-    return f"count(*) FILTER (WHERE {_refused(e, params)})"
+    return f"count(*) FILTER (WHERE {_refused(e, params, d)})"
+
+
+def screen_flags(expectations: list[dict], params: dict, d: Dialect = DUCKDB) -> list[str] | None:
+    """The screen's aggregates of a suite (one per expectation, each > 0 when the
+    expectation may refuse a row); None when one cannot be translated (GX decides)."""
+    try:
+        return [_flag(e, params, d) for e in expectations]
+    except _Untranslated:
+        return None
 
 
 def screen(con, table: str, expectations: list[dict], params: dict) -> bool:
     """True when some expectation of the suite may refuse a row of ``table`` (GX decides)."""
-    try:
-        flags = [_flag(e, params) for e in expectations]
-    except _Untranslated:
+    flags = screen_flags(expectations, params)
+    if flags is None:
         return True
     if not flags:
         return False

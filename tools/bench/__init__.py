@@ -33,7 +33,9 @@ very first run on an empty folder pays on top.
 
 ``--engine spark`` measures the same commands with ``pci run --engine spark`` on a
 local Spark session (:data:`~.cases.SPARK_CASES`: ``csv_floor``, the reference
-measured in the same run, ``fixed_cost``, ``new_month_13`` and ``new_month``);
+measured in the same run, ``fixed_cost``, ``new_month_13`` and ``new_month``; and
+``land_month``, ``pci land --engine spark`` of the last month into a new Spark
+warehouse folder: the export read and checked by Spark);
 its prepared warehouses are Spark warehouse folders under ``bench/cache/<scale>/spark``
 (each made by a ``pci run --engine spark`` that lands the months itself).
 
