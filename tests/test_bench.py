@@ -69,6 +69,22 @@ def test_ratios_are_computed_from_medians():
     assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
 
 
+def test_a_ratio_is_of_cases_measured_in_the_same_run_only():
+    cases = {"land_month": {"median_s": 6.0, "measured_at": "t2"},
+             "csv_floor": {"median_s": 2.0, "measured_at": "t2"},
+             "new_month": {"median_s": 23.0, "measured_at": "t1"},
+             "new_month_13": {"median_s": 20.0, "measured_at": "t1"}}
+    r = ratios(cases)
+    assert r["land_month / csv_floor"] == 3.0
+    assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
+    assert "new_month / csv_floor" not in r  # the reference of another run
+    res = {"partners": 1, "tenants": 1, "measured_at": "t2", "machine": {"cores": 2, "memory_gib": 24},
+           "cases": {k: {**v, "min_s": 1, "max_s": 1, "median_peak_rss_mib": 1, "max_peak_rss_mib": 1,
+                         "runs": 3} for k, v in cases.items()}, "ratios": r}
+    text = render_markdown({"scales": {"medium": res}})
+    assert "last measured t2 (land_month, csv_floor); t1 (new_month, new_month_13)" in text
+
+
 def test_a_subset_of_cases_keeps_the_other_cases_of_the_scale():
     before = {"backfill_14": {"median_s": 60.0}, "new_month": {"median_s": 30.0}}
     now = {"new_month": {"median_s": 25.0}, "csv_floor": {"median_s": 0.3}}

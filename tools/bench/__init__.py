@@ -126,7 +126,9 @@ def command(args) -> int:
         results["scales"][args.scale] = {
             **scale, "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
             "runs": args.runs, "measured_at": now,
-            "machine": machine(), "cases": merged, "ratios": ratios(merged),
+            # a ratio not computable from this run's cases keeps the value of the run it was
+            # computed in (a ratio is of cases measured in the same run, tools/bench/results.py)
+            "machine": machine(), "cases": merged, "ratios": {**scale.get("ratios", {}), **ratios(merged)},
         }
     else:  # beside the scale's DuckDB figures, which stay as they are
         previous = scale.get(engine, {}).get("cases", {}) if args.cases != "all" else {}
@@ -136,9 +138,9 @@ def command(args) -> int:
             "runs": args.runs, "measured_at": now, "machine": machine(), "cases": {}, "ratios": {},
             **scale,
             # the DuckDB ratios as this version computes them from the DuckDB cases
-            "ratios": ratios(scale.get("cases", {})) or scale.get("ratios", {}),
+            "ratios": {**scale.get("ratios", {}), **ratios(scale.get("cases", {}))},
             engine: {"runs": args.runs, "measured_at": now, "machine": machine(), "cases": merged,
-                     "ratios": ratios(merged)},
+                     "ratios": {**scale.get(engine, {}).get("ratios", {}), **ratios(merged)}},
         }
     shown = results["scales"][args.scale]
     results_path.parent.mkdir(parents=True, exist_ok=True)

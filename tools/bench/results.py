@@ -60,26 +60,42 @@ def machine() -> dict:
 
 
 def ratios(cases: dict) -> dict:
-    def med(name):
+    """The ratios of the cases' medians; only of cases measured in the same run (the same
+    ``measured_at``): the machine's load changes between runs, a ratio within one does not."""
+    def med(name, *others):
+        """The median of ``name``; None when one of ``others`` was measured in another run."""
+        if any(cases.get(o, {}).get("measured_at") != cases.get(name, {}).get("measured_at")
+               for o in others):
+            return None
         return cases.get(name, {}).get("median_s")
 
     out = {}
-    if med("land_month") and med("csv_floor"):
+    if med("land_month", "csv_floor") and med("csv_floor"):
         out["land_month / csv_floor"] = round(med("land_month") / med("csv_floor"), 2)
-        if med("fixed_land"):
+        if med("fixed_land", "land_month"):
             # the data-dependent part of landing: without the stack's start-up (imports, GX context)
             out["(land_month - fixed_land) / csv_floor"] = round(
                 (med("land_month") - med("fixed_land")) / med("csv_floor"), 2)
-    if med("new_month") and med("new_month_13"):
+    if med("new_month", "new_month_13") and med("new_month_13"):
         out["new_month (25 landed) / new_month_13 (12 landed)"] = round(med("new_month") / med("new_month_13"), 3)
-    if med("new_month") and med("csv_floor"):
+    if med("new_month", "csv_floor") and med("csv_floor"):
         # against the reference of the same run: comparable across engines and runs
         out["new_month / csv_floor"] = round(med("new_month") / med("csv_floor"), 1)
-    if med("new_month") and med("fixed_cost"):
+    if med("new_month", "fixed_cost") and med("fixed_cost"):
         out["new_month / fixed_cost"] = round(med("new_month") / med("fixed_cost"), 2)
-    if med("backfill_14") and med("new_month"):
+    if med("backfill_14", "new_month") and med("new_month"):
         out["backfill_14 / new_month"] = round(med("backfill_14") / med("new_month"), 2)
     return out
+
+
+def _when(engine_results: dict, label: str) -> str:
+    """When ``engine_results``' cases were measured: one time, or each run's cases."""
+    runs: dict[str, list[str]] = {}
+    for name, c in engine_results.get("cases", {}).items():
+        runs.setdefault(c.get("measured_at") or engine_results["measured_at"], []).append(name)
+    if len(runs) <= 1:
+        return f"{label} {engine_results['measured_at']}"
+    return f"{label} " + "; ".join(f"{at} ({', '.join(names)})" for at, names in sorted(runs.items(), reverse=True))
 
 
 def target_verdict(scale: str, case: str, c: dict) -> str:
@@ -115,8 +131,8 @@ def render_markdown(results: dict) -> str:
         m = res["machine"]
         spark = res.get("spark")
         lines += [f"## {scale}: {res['partners']:,} partners, {res['tenants']:,} tenants, {MONTHS} months", "",
-                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; last measured {res['measured_at']}"
-                  + (f"; Spark last measured {spark['measured_at']} ({spark['runs']} runs)" if spark else "")
+                  f"Machine: {m['cores']} cores, {m['memory_gib']} GiB; {_when(res, 'last measured')}"
+                  + (f"; {_when(spark, 'Spark last measured')} ({spark['runs']} runs)" if spark else "")
                   + ".", ""]
         head = "| case | runs | median s | min–max s | peak memory MiB (median / max) | target |"
         rule = "|---|---:|---:|---:|---:|---|"
