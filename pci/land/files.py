@@ -12,12 +12,15 @@ import csv
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pci.core.contract import FILES, MANIFEST, ExportFile, format_month
 from pci.land.violations import MAX_EXAMPLES, Violation, excerpt
+
+log = logging.getLogger(__name__)
 
 #: the longest header line read (a longer first line is refused, not read whole)
 MAX_HEADER_BYTES = 1 << 16
@@ -298,3 +301,18 @@ def check_header(f: ExportFile, header: list[str]) -> tuple[list[Violation], lis
         warn.append(f"{f.filename}: extra column{'s' if len(extra) > 1 else ''} ignored: "
                     f"{_names(extra)}")
     return viol, warn
+
+
+def apply_header(f: ExportFile, header: list[str], warnings: list[str],
+                 extra_columns: dict[str, list[str]]) -> list[Violation]:
+    """:func:`check_header` of a file as landing applies it (both engines): its warnings
+    logged and added to ``warnings``, its extra columns recorded in ``extra_columns``
+    (file name -> the columns ignored); returns its violations."""
+    viol, warn = check_header(f, header)
+    warnings += warn
+    for w in warn:
+        log.warning(w)
+    extra = [c for c in header if c not in f.column_names]
+    if extra:
+        extra_columns[f.filename] = extra
+    return viol

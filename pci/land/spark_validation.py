@@ -198,14 +198,7 @@ def _file_checks(f: ExportFile, path: Path, scan, screen: Screen) -> list[str] |
     except (UnicodeDecodeError, ValueError, csv.Error) as exc:
         screen.flagged.append(f"{f.filename}: header ({exc})")
         return None
-    viol, warn = files.check_header(f, header)
-    screen.warnings += warn
-    for w in warn:
-        log.warning(w)
-    extra = [c for c in header if c not in f.column_names]
-    if extra:
-        screen.extra_columns[f.filename] = extra
-    if viol:
+    if files.apply_header(f, header, screen.warnings, screen.extra_columns):
         screen.flagged.append(f"{f.filename}: header")
         return None
     return header

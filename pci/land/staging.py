@@ -7,14 +7,11 @@ quoting, bytes that are not UTF-8) is a violation, not a traceback.
 from __future__ import annotations
 
 import csv
-import logging
 import re
 from pathlib import Path
 
 from pci.core.warehouse import quote_literal
 from pci.land import files, parsing, violations
-
-log = logging.getLogger(__name__)
 
 STAGE = "_land_{}"  # staged typed table of a file (temporary)
 STAGE_TEXT = "_land_text_{}"  # the file as read, every column VARCHAR (temporary)
@@ -43,13 +40,7 @@ def stage_file(con, folder: Path, f, report: violations.Report, counts: dict[str
                                              [{"line": 1, "error": str(exc)}],
                                              "the first line names the columns", "format"))
         return False
-    viol, warn = files.check_header(f, header)
-    report.warnings += warn
-    for w in warn:
-        log.warning(w)
-    extra = [c for c in header if c not in f.column_names]
-    if extra:
-        extra_columns[f.filename] = extra
+    viol = files.apply_header(f, header, report.warnings, extra_columns)
     if viol:
         report.violations += viol
         return False
