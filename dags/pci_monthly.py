@@ -176,11 +176,14 @@ def pci_monthly():
     @task(outlets=[PUBLISHED_SCORES], multiple_outputs=False)
     @fails_cleanly("publish")
     def publish(audited: dict, **context) -> dict:
-        """The audited months into the published mart, in one transaction."""
+        """The audited months into the published mart, in one transaction; then the
+        analysts' copy (run conf ``refresh_copy`` false: ``pci run`` refreshes it once
+        for a range, after its last month)."""
         from pci.orchestrate import tasks
 
-        month, paths, _ = _ctx(context)
-        return tasks.publish(paths.warehouse, month, context["run_id"], audited, engine=paths.engine)
+        month, paths, conf = _ctx(context)
+        return tasks.publish(paths.warehouse, month, context["run_id"], audited, engine=paths.engine,
+                             refresh_copy=conf.get("refresh_copy", True))
 
     @task(multiple_outputs=False)
     @fails_cleanly("report")

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pci.read.report", "an offline HTML report of one month"),
     "export": ("pci.read.export", "the published scores of a range of months as one CSV file"),
     "at-risk": ("pci.read.at_risk", "the partners projected to lose their level next month, and how to keep it"),
+    "check": ("pci.orchestrate.check", "read every block of the warehouse file (a damaged one exits 7)"),
     "refresh-copy": ("pci.publish.copy_refresh",
                      "refresh the analysts' read-only copy (completes a refresh that failed)"),
     "bench": ("tools.bench", "the benchmark"),

@@ -211,8 +211,19 @@ def test_run_publishes_each_month_through_the_dag(published_world):
     reports = sorted(p.name for p in (wh.parent / "reports").iterdir())
     assert any(r.startswith("mart-2021-07") for r in reports) and any(r.startswith("run-2021-08") for r in reports)
     # the range was scored by one dbt build that both months' build_month tasks reused
-    builds = [json.loads(p.read_text())["build"] for p in sorted((wh.parent / "reports").glob("run-*.json"))]
+    runs = [json.loads(p.read_text()) for p in sorted((wh.parent / "reports").glob("run-*.json"))]
+    builds = [r["build"] for r in runs]
     assert [(b["first"], b["last"], b["reused"]) for b in builds] == [(JUL, AUG, True)] * 2
+    # the analysts' copy was refreshed once for the range, by the last month's run
+    copies = [r["publication"]["analyst_copy"] for r in runs]
+    assert copies[0] == {"ok": True, "deferred": True}
+    assert copies[1]["ok"] and copies[1]["path"] == str(wh.parent / "analyst" / wh.name)
+    con = duckdb.connect(copies[1]["path"], read_only=True)
+    held = [r[0].strftime("%Y-%m") for r in con.execute(
+        "SELECT score_month FROM analyst_copy_months ORDER BY 1").fetchall()]
+    con.close()
+    assert held == [JUL, AUG]
+    assert not (wh.parent / f"{wh.name}.scrub.json").exists(), "a new warehouse has nothing to scrub"
 
 
 @pytest.mark.slow
@@ -237,6 +248,9 @@ def test_rerun_with_unchanged_inputs_leaves_the_mart_identical(published_world, 
     res = pci_run(landing, wh, JUL, AUG)
     assert res.returncode == 0, res.stderr[-3000:]
     assert mart(wh) == before  # same rows, no new publication
+    # a warehouse this small is read whole by every run's rolling scrub before it writes
+    place = json.loads((wh.parent / f"{wh.name}.scrub.json").read_text())
+    assert place["passes"] == 1 and place["rowid"] == 0
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from pci.core.contract import MANIFEST, MONTH_RE, add_months, format_month, mont
 from pci.core.errors import (EXIT_NOT_READY, EXIT_OK, EXIT_REFUSED, EXIT_STALE, EXIT_USAGE, PipelineFault,
                              WarehouseBusy)
 from pci.core.locking import WarehouseLock
+from pci.core.preflight import scrub_rows
 from pci.core.project import PROJECT_DIR
 from pci.core.terminal import for_terminal
 from pci.orchestrate.outcomes import (MonthRefused, as_fault, failure_status, is_refusal, refusal_report,
@@ -110,10 +111,12 @@ class MonthOutcome:
 
 
 def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
-                          restate: bool = True, full_refresh: bool = False) -> MonthOutcome:
+                          restate: bool = True, full_refresh: bool = False,
+                          refresh_copy: bool = True) -> MonthOutcome:
     """One month through the DAG's own tasks, in-process (``dag.test``). The outcome
     is read from what the tasks wrote (:func:`run_outcome`): the run report, or the
-    failure report of the task that stopped it."""
+    failure report of the task that stopped it. ``refresh_copy`` false: its
+    publication leaves the analysts' copy to a later month's run."""
     from airflow.utils.state import DagRunState  # noqa: PLC0415
 
     # a manual run's data interval is the period before its logical date (the
@@ -125,7 +128,8 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
                   run_conf={"score_month": format_month(month), "landing": str(paths.landing),
                             "warehouse": str(paths.warehouse), "engine": paths.engine,
                             "build_token": token,
-                            "restate": restate, "full_refresh": full_refresh, "fail_fast": True})
+                            "restate": restate, "full_refresh": full_refresh, "fail_fast": True,
+                            "refresh_copy": refresh_copy})
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     ok = dr.state == DagRunState.SUCCESS
     written = run_outcome(paths.warehouse, month, dr.run_id) or {}
@@ -138,7 +142,7 @@ def run_month_through_dag(dag, paths: Paths, month: date, token: str | None,
 
 def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None = None,
               progress: bool = True, console=None, restate: bool = True,
-              full_refresh: bool = False) -> int:
+              full_refresh: bool = False, full_check: bool = False) -> int:
     """The ``run`` command's work (the caller holds the warehouse lock).
 
     Lands every ready export up to ``last``; with ``restate`` (the default) every
@@ -165,9 +169,10 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
 
     if not months:
         return say_not_ready()
-    # once per run, the thorough check (every block read): a damaged warehouse is
-    # refused before anything is written to it; each task repeats the cheap check
-    with writing(paths.warehouse, thorough=True):
+    # once per run, before anything is written: the rolling scrub (the next slice of
+    # every block, at a cost that does not grow with the warehouse), or with full_check
+    # every block; each task repeats the cheap check
+    with writing(paths.warehouse, thorough=full_check, rolling=None if full_check else scrub_rows()):
         pass
 
     # 1. land every ready export up to the last month (oldest first)
@@ -212,16 +217,21 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
                TimeElapsedColumn()]
     with Progress(*columns, console=out, disable=not progress, transient=False) as bar:
         job = bar.add_task("pci run", total=len(months))
-        for m in months:
+        for n, m in enumerate(months):
             bar.update(job, description=f"{format_month(m)} through {DAG_ID}")
             started = time.monotonic()
-            outcome = run_month_through_dag(dag, paths, m, token, restate, full_refresh)
+            # the analysts' copy once per range: by the last month's run (a refresh copies
+            # the whole copy file, which grows with every month published)
+            outcome = run_month_through_dag(dag, paths, m, token, restate, full_refresh,
+                                            refresh_copy=m == months[-1])
             full_refresh = False  # once
             took = time.monotonic() - started
             if not outcome.ok:
                 word = "refused" if outcome.exit_status == EXIT_REFUSED else "failed"
                 err.print(f"[red]{format_month(m)} {word}[/] ({took:.1f} s)")
                 print(for_terminal(outcome.text), file=sys.stderr)
+                if n and paths.engine == "duckdb":  # the months before it are published
+                    _refresh_copy_after_stop(paths, err)
                 return outcome.exit_status
             stale = outcome.report.get("stale_months", [])
             copy = (outcome.report.get("publication") or {}).get("analyst_copy") or {}
@@ -243,6 +253,19 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
                   f"data and were left as they are (--no-restate): {', '.join(left)}")
         return EXIT_STALE
     return EXIT_OK
+
+
+def _refresh_copy_after_stop(paths: Paths, err) -> None:
+    """A range stopped at a month: the analysts' copy gets the months published before it."""
+    from pci.orchestrate.tasks import refresh_analyst_copy  # noqa: PLC0415
+
+    try:
+        copy = refresh_analyst_copy(paths.warehouse)
+    except Exception as exc:  # noqa: BLE001 - the month's own failure is what the run reports
+        copy = {"ok": False, "error": str(exc)}
+    if not copy.get("ok"):
+        print(for_terminal(f"warning: the analysts' copy was not refreshed: {copy.get('error')}"),
+              file=sys.stderr)
 
 
 def quiet_libraries() -> None:
@@ -282,6 +305,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-refresh", action="store_true",
                         help="rebuild the month-partitioned models from the raw tables (the DAG's "
                              "full_refresh param) instead of deriving only the months whose loads changed")
+    parser.add_argument("--full-check", action="store_true",
+                        help="read every block of the warehouse before the run (as python -m pci check "
+                             "does) instead of the next PCI_SCRUB_ROWS rows of the rolling scrub")
 
 
 def command(args) -> int:
@@ -293,6 +319,11 @@ def command(args) -> int:
         return EXIT_USAGE
     if last < first:
         print(f"usage error: --through {args.through} is before --month {args.month}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        scrub_rows()  # env PCI_SCRUB_ROWS
+    except ValueError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     paths = resolve_paths({"landing": args.landing, "warehouse": args.warehouse,
                            "engine": getattr(args, "engine", None)}, use_variables=False)
@@ -306,7 +337,8 @@ def command(args) -> int:
     try:
         with WarehouseLock(paths.warehouse, wait=args.wait):
             return run_range(paths, first, last, args.airflow_home, progress=not args.quiet,
-                             restate=args.restate, full_refresh=args.full_refresh)
+                             restate=args.restate, full_refresh=args.full_refresh,
+                             full_check=args.full_check)
     except Exception as exc:  # noqa: BLE001 - the faults of the machine and of the file
         fault = as_fault(exc, paths.warehouse)
         if not isinstance(fault, (WarehouseBusy, PipelineFault)):

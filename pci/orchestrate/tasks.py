@@ -90,12 +90,13 @@ def score_month_of(data_interval_start, params: dict | None = None) -> date:
 
 
 @contextmanager
-def writing(warehouse: Path, thorough: bool = False):
+def writing(warehouse: Path, thorough: bool = False, rolling: int | None = None):
     """Hold the warehouse lock (re-entrant) and check, before anything is written,
     that the folder is writable, has space and that the warehouse file is intact
-    (:func:`pci.core.preflight.check_before_writing`)."""
+    (:func:`pci.core.preflight.check_before_writing`: the cheap level, or ``rolling``
+    rows of the rolling scrub, or with ``thorough`` every block)."""
     with WarehouseLock(warehouse):
-        check_before_writing(Path(warehouse), thorough=thorough)
+        check_before_writing(Path(warehouse), thorough=thorough, rolling=rolling)
         yield
 
 
@@ -281,13 +282,14 @@ def validate_mart(warehouse: Path, month: date, restate=(), engine: str = "duckd
 
 
 def publish(warehouse: Path, month: date, run_id: str | None, audited: dict,
-            engine: str = "duckdb") -> dict:
+            engine: str = "duckdb", refresh_copy: bool = True) -> dict:
     """Swap the audited month, and the earlier stale months audited with it
     (``audited["also"]``), into ``main`` in one transaction; then refresh the
-    analysts' copy. The result is the month's publication, with the restated
-    months' publications under ``restated``."""
+    analysts' copy, unless ``refresh_copy`` is false (``pci run`` refreshes it once
+    after the last month of a range: :func:`refresh_analyst_copy`). The result is the
+    month's publication, with the restated months' publications under ``restated``."""
     from pci.core.catalog import stale_months
-    from pci.publish.copy_refresh import refresh_copy  # noqa: PLC0415
+    from pci.publish.copy_refresh import refresh_copy as _refresh_copy  # noqa: PLC0415
     from pci.publish.publication import publish_months  # noqa: PLC0415
 
     warehouse = Path(warehouse)
@@ -310,13 +312,25 @@ def publish(warehouse: Path, month: date, run_id: str | None, audited: dict,
         stale = stale_months(con)
         # also when unchanged: a run killed after the commit may not have refreshed it.
         # A failed refresh is reported, never a refusal: the publication has committed.
-        copy = refresh_copy(con, warehouse)
+        copy = _refresh_copy(con, warehouse) if refresh_copy else None
     own = results[-1].as_dict()
-    own["analyst_copy"] = {"ok": copy.ok, "path": str(copy.path), "error": copy.error}
+    own["analyst_copy"] = ({"ok": copy.ok, "path": str(copy.path), "error": copy.error} if copy else
+                           {"ok": True, "deferred": True})
     own["restated"] = [r.as_dict() for r in results[:-1]]
     # what still reads superseded data after this publication (pci_score_publications.stale)
     own["stale_months"] = [format_month(m) for m in stale]
     return own
+
+
+def refresh_analyst_copy(warehouse: Path) -> dict:
+    """Refresh the analysts' copy of a DuckDB warehouse (what :func:`publish` does after
+    its publication): ``pci run`` calls it when a range stops after months whose DAG
+    runs deferred it. Never raises for a failed copy (``ok`` False, the error)."""
+    from pci.publish.copy_refresh import refresh_copy  # noqa: PLC0415
+
+    with writing(warehouse), _opened(warehouse) as con:
+        copy = refresh_copy(con, Path(warehouse))
+    return {"ok": copy.ok, "path": str(copy.path), "error": copy.error}
 
 
 def _publication_text(pub: dict) -> str:

@@ -5,7 +5,8 @@ another process fails while that writer holds it (and, the other way round, a
 reader holding the file makes a run that wants to write it fail). So analysts
 do not query the warehouse: after every publication the publication step calls
 :func:`refresh_copy` (or :func:`publish_read_only_copy`, which raises what the
-other returns) with its open connection, which writes the published tables into
+other returns) with its open connection (``pci run`` over a range: once, after
+the range's last month), which writes the published tables into
 a second DuckDB file built under a temporary name in the same folder
 (``.<name>.<hex>.tmp``) and then swapped in with ``os.replace`` (atomic on POSIX):
 

@@ -5,9 +5,9 @@ The world is tiny (tests/support/exports.py, three partners a month): 2021-07 an
 2021-07 (a new manifest) and the new month 2021-09 arrive, and the run under test is
 ``pci run --month 2021-08 --through 2021-09``. It does real work in every task: it
 lands 2021-07 again and 2021-09, scores 2021-07 … 2021-09 in one dbt build, then the
-DAG run of 2021-08 audits and republishes 2021-07 and 2021-08 in one transaction and
-refreshes the analysts' copy, and the DAG run of 2021-09 audits and publishes it and
-refreshes the copy again.
+DAG run of 2021-08 audits and republishes 2021-07 and 2021-08 in one transaction (the
+analysts' copy waits for the range's last month), and the DAG run of 2021-09 audits
+and publishes it and refreshes the copy, which gets the three months.
 
 How the points are chosen. A subprocess (``KILLER``) wraps every module-level
 function of the pipeline's modules (the wrapper replaces the function in every

@@ -41,7 +41,7 @@ from pci.core.errors import (EXIT_BUSY, EXIT_DAMAGED, EXIT_ENVIRONMENT, DiskFull
                              FolderNotWritable, WarehouseBusy, WarehouseDamaged)
 from pci.core.faults import classify
 from pci.core.locking import WarehouseLock, is_held_here, lock_path
-from pci.core.preflight import Preflight, check_before_writing, min_free_bytes
+from pci.core.preflight import Preflight, check_before_writing, min_free_bytes, scrub_rows
 from pci.core.warehouse import connect, landed_months, quote_identifier, quote_literal, table_exists
 
 pytestmark = pytest.mark.faults
@@ -285,6 +285,96 @@ def test_a_corrupt_data_block_needs_the_thorough_level(warehouse):
     with pytest.raises(WarehouseDamaged, match="checksum"):
         check_before_writing(warehouse, thorough=True)
     assert sha256(warehouse) == before
+
+
+def _slices_until_a_pass_completes(warehouse, budget: int, limit: int = 50) -> list[list]:
+    """The slices each rolling call read, call after call, up to the one completing a pass."""
+    calls = []
+    for _ in range(limit):
+        result = check_before_writing(warehouse, rolling=budget)
+        assert result.level == "rolling"
+        calls.append(result.scrubbed)
+        if result.cycle_completed:
+            return calls
+    raise AssertionError(f"no pass completed in {limit} calls of {budget} rows")
+
+
+def _max_rowids(path: Path) -> dict[str, int]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT max(rowid) FROM {t}").fetchone()[0]
+                for t in ("main.pci_monthly_scores", "raw.billing_lines", "raw.loads")}
+    finally:
+        con.close()
+
+
+def test_the_rolling_scrub_reads_every_row_once_a_pass_at_a_bounded_cost(warehouse):
+    """Each call reads at most its budget of rows, going on where the last call
+    stopped; the calls of a pass read every row of every table exactly once."""
+    budget = 70_000
+    before = sha256(warehouse)
+    ends = _max_rowids(warehouse)
+    total = sum(ends.values()) + len(ends)
+    calls = _slices_until_a_pass_completes(warehouse, budget)
+    assert len(calls) == -(-total // budget)  # 305,004 rows: 5 calls
+    for slices in calls:
+        assert 0 < sum(b - a + 1 for _, a, b in slices) <= budget
+    read: dict[str, list] = {}
+    for table, a, b in (s for slices in calls for s in slices):
+        read.setdefault(table, []).append((a, b))
+    for table, end in ends.items():  # contiguous from 0 to the last row, no row twice
+        spans = sorted(read[table])
+        assert spans[0][0] == 0 and spans[-1][1] == end, (table, spans)
+        assert all(later[0] == earlier[1] + 1 for earlier, later in zip(spans, spans[1:])), spans
+    assert sha256(warehouse) == before, "the scrub writes nothing to the file"
+    assert sorted(p.name for p in warehouse.parent.iterdir()) == sorted(
+        [warehouse.name, f"{warehouse.name}.scrub.json"]), "only its place is kept, beside the file"
+    nxt = check_before_writing(warehouse, rolling=budget)  # the next pass starts over
+    assert nxt.scrubbed[0][:2] == ("main.pci_monthly_scores", 0)
+
+
+def test_a_corrupt_data_block_is_found_by_the_rolling_scrub_within_one_pass(warehouse):
+    """The cheap level does not read data blocks; the rolling scrub reads them all
+    within a pass, and does not move past the slice that failed."""
+    _page(warehouse)
+    before = sha256(warehouse)
+    assert check_before_writing(warehouse).level == "cheap"
+    budget, found = 70_000, None
+    for call in range(1, 6):
+        try:
+            check_before_writing(warehouse, rolling=budget)
+        except WarehouseDamaged as exc:
+            found = (call, str(exc))
+            break
+    assert found is not None, "5 calls of 70,000 rows read every row of the 305,004"
+    assert "checksum" in found[1] and str(warehouse) in found[1]
+    with pytest.raises(WarehouseDamaged, match="checksum"):  # the next run is refused too
+        check_before_writing(warehouse, rolling=budget)
+    assert sha256(warehouse) == before
+
+
+def test_pci_check_reads_every_block(warehouse, capsys):
+    from pci.cli import main
+
+    assert main(["check", "--warehouse", str(warehouse)]) == 0
+    out = capsys.readouterr().out
+    assert "intact" in out and "3 tables" in out
+    _page(warehouse)
+    assert main(["check", "--warehouse", str(warehouse)]) == EXIT_DAMAGED
+    err = capsys.readouterr().err
+    assert "checksum" in err and "Restore it" in err
+    assert main(["check", "--warehouse", str(warehouse.with_name("none.duckdb"))]) == 2
+
+
+def test_the_scrub_budget_is_a_positive_whole_number(monkeypatch):
+    monkeypatch.delenv("PCI_SCRUB_ROWS", raising=False)
+    assert scrub_rows() == 20_000_000
+    monkeypatch.setenv("PCI_SCRUB_ROWS", "1000")
+    assert scrub_rows() == 1000
+    for bad in ("0", "-5", "lots"):
+        monkeypatch.setenv("PCI_SCRUB_ROWS", bad)
+        with pytest.raises(ValueError, match="PCI_SCRUB_ROWS"):
+            scrub_rows()
 
 
 def test_a_corrupt_primary_key_index_block_is_found_by_the_thorough_level(template, tmp_path):
