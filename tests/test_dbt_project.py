@@ -291,6 +291,36 @@ def test_a_null_in_a_mart_column_declared_not_null_fails_the_build_on_duckdb(tmp
         assert "NOT NULL constraint failed" in bad.stdout, bad.stdout[-3000:]
 
 
+@pytest.mark.dbt
+def test_unique_combination_of_columns_fails_on_duplicates_only(tmp_path):
+    """The generic test groups only the rows whose hash repeats (macros/generic_tests.sql):
+    it still reports every duplicated combination, with nulls equal to nulls as in a
+    GROUP BY, and passes rows that differ in one column."""
+    project = _copy_project(tmp_path / "project")
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    rows = {  # model -> rows of (a, b, c); the number of duplicated combinations
+        "dupes_none": ([(1, "x", None), (1, "x", 2), (1, "y", None), (2, "x", None)], 0),
+        "dupes_two": ([(1, "x", None), (1, "x", None), (1, "x", 2), (3, "z", 4), (3, "z", 4),
+                       (3, "z", 4), (3, "z", 5)], 2),
+    }
+    yml = ["version: 2", "models:"]
+    for name, (values, _) in rows.items():
+        select = " union all ".join(
+            f"select {a} as a, '{b}' as b, {'null' if c is None else c}::integer as c" for a, b, c in values)
+        (project / "models" / f"{name}.sql").write_text(select + "\n")
+        yml += [f"  - name: {name}", "    data_tests:", "      - unique_combination_of_columns:",
+                "          arguments:", "            combination_of_columns: [a, b, c]"]
+    (project / "models" / "_dupes.yml").write_text("\n".join(yml) + "\n")
+    for name, (_, expected) in rows.items():
+        res = _dbt(project, warehouse, "build", "--select", name)
+        if expected:
+            assert res.returncode != 0, res.stdout[-3000:]
+            assert f"Got {expected} results, configured to fail if != 0" in res.stdout, res.stdout[-3000:]
+        else:
+            assert res.returncode == 0, res.stdout[-3000:]
+
+
 # ------------------------------------------------------------ SQL style
 
 
