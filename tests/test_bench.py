@@ -9,11 +9,13 @@ from pathlib import Path
 import subprocess
 import sys
 
+import duckdb
 import pytest
 
 from tools.bench.cases import CASES
 from tools.bench.measure import ROOT
 from tools.bench.results import merge_cases, ratios, render_markdown, target_verdict
+from tools.bench.world import nth_month
 
 
 @pytest.mark.slow
@@ -34,11 +36,17 @@ def test_bench_small_one_run_writes_results_and_table(tmp_path):
         assert case["max_peak_rss_mib"] > 0, name
     assert small["machine"]["cores"] >= 1
     assert set(small["ratios"]) >= {"land_month / csv_floor",
-                                    "new_month (25 landed) / new_month_13 (12 landed)"}
+                                    "new_month (25 landed) / new_month_13 (12 landed)",
+                                    "new_month (25 landed) / new_month_h12 (the same month, 12 landed)"}
+    # history alone: the h12 warehouse holds only the 12 months before the last one
+    con = duckdb.connect(str(tmp_path / "cache" / "small" / "ran_14_25" / "pci.duckdb"), read_only=True)
+    landed = con.execute("SELECT min(export_month), count(DISTINCT export_month) FROM raw.loads").fetchone()
+    con.close()
+    assert (landed[0].strftime("%Y-%m"), landed[1]) == (nth_month(14), 12)
 
     # the end-to-end cases start from the state a previous month's run leaves
     for ran in (tmp_path / "cache" / "small" / "ran_25", tmp_path / "cache" / "small" / "ran_12",
-                tmp_path / "cache" / "fixed" / "ran_25"):
+                tmp_path / "cache" / "small" / "ran_14_25", tmp_path / "cache" / "fixed" / "ran_25"):
         assert (ran / ".ready").exists(), ran
         assert (ran / "pci.duckdb.airflow" / "airflow.db").exists(), ran
         assert (ran / "pci.duckdb.dbt-target" / "partial_parse.msgpack").exists(), ran
@@ -62,11 +70,12 @@ def test_target_verdicts_follow_the_targets():
 def test_ratios_are_computed_from_medians():
     cases = {"land_month": {"median_s": 6.0}, "csv_floor": {"median_s": 2.0},
              "fixed_land": {"median_s": 3.0}, "new_month": {"median_s": 23.0},
-             "new_month_13": {"median_s": 20.0}}
+             "new_month_13": {"median_s": 20.0}, "new_month_h12": {"median_s": 25.0}}
     r = ratios(cases)
     assert r["land_month / csv_floor"] == 3.0
     assert r["(land_month - fixed_land) / csv_floor"] == 1.5
     assert r["new_month (25 landed) / new_month_13 (12 landed)"] == 1.15
+    assert r["new_month (25 landed) / new_month_h12 (the same month, 12 landed)"] == 0.92
 
 
 def test_a_ratio_is_of_cases_measured_in_the_same_run_only():

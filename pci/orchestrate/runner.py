@@ -231,7 +231,7 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
                 err.print(f"[red]{format_month(m)} {word}[/] ({took:.1f} s)")
                 print(for_terminal(outcome.text), file=sys.stderr)
                 if n and paths.engine == "duckdb":  # the months before it are published
-                    _refresh_copy_after_stop(paths, err)
+                    _refresh_copy_after_stop(paths)
                 return outcome.exit_status
             stale = outcome.report.get("stale_months", [])
             copy = (outcome.report.get("publication") or {}).get("analyst_copy") or {}
@@ -255,7 +255,7 @@ def run_range(paths: Paths, first: date, last: date, airflow_home: Path | None =
     return EXIT_OK
 
 
-def _refresh_copy_after_stop(paths: Paths, err) -> None:
+def _refresh_copy_after_stop(paths: Paths) -> None:
     """A range stopped at a month: the analysts' copy gets the months published before it."""
     from pci.orchestrate.tasks import refresh_analyst_copy  # noqa: PLC0415
 

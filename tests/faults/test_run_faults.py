@@ -143,6 +143,12 @@ FAULTY = textwrap.dedent("""
         full_during(landing, "_load")
     elif point == "publication":
         full_during(publish, "publish_months")
+    elif point == "third-publication":  # a range's third month: its commit meets a full disk
+        real_publish, calls = publish.publish_months, []
+        def publish_months(con, *a, **k):
+            calls.append(1)
+            return real_publish(FullAtCommit(con) if len(calls) == 3 else con, *a, **k)
+        publish.publish_months = publish_months
     elif point == "build":
         real_build = scoring.build
         def build(*a, **k):
@@ -412,6 +418,23 @@ def test_a_full_disk_at_the_analysts_copy_keeps_the_publication_and_refresh_copy
         assert copy_months(copy) == [AUG, SEP]
         assert temp_files(analyst) == [] and not (analyst / f".{wh.name}.refresh-failed.json").exists()
         assert published.fingerprint(wh) == after_run, "refresh-copy changed nothing published"
+
+
+def test_a_range_that_stops_at_a_month_refreshes_the_analysts_copy_with_the_months_before_it(
+        world, tmp_path):
+    """A range's DAG runs leave the analysts' copy to its last month's run; when the
+    range stops earlier (here 2021-09's publication meets a full disk), the run
+    refreshes the copy with the months published before it."""
+    landing, wh = copy_world(world, tmp_path)
+    copy = wh.parent / "analyst" / wh.name
+    assert copy_months(copy) == [AUG]
+    res = faulty("third-publication", "inject", wh.parent, *run_args(landing, wh, JUL, "--through", SEP))
+    assert res.returncode == EXIT_ENVIRONMENT, res.stderr[-3000:]
+    assert f"{JUL}: published" in res.stdout and f"{AUG}: unchanged" in res.stdout, res.stdout[-3000:]
+    assert "No space left on device" in res.stderr and "Traceback" not in res.stderr
+    assert f"pci_monthly_scores {SEP}" not in published.scores(wh)
+    assert copy_months(copy) == [JUL, AUG], "the copy holds the months published before the stop"
+    assert temp_files(copy.parent) == []
 
 
 def test_the_free_space_floor_refuses_a_run_before_anything_is_written(world, tmp_path):

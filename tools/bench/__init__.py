@@ -20,6 +20,10 @@ very first run on an empty folder pays on top.
   month 25 run and published;
 * ``new_month_13``: the same for month 13, with 12 months landed before it and
   month 12 run (the cost of a month must grow with the data, not with the history);
+* ``new_month_h12``: ``new_month``'s export on a warehouse holding only the 12
+  months before it (month 25 run): history alone, where ``new_month_13``'s export
+  is a smaller one (the generated world grows: month 13 has 70 % of month 26's
+  tenants);
 * ``backfill_14``: ``pci run`` of the last 14 months in one command, all 26
   months landed and nothing run yet (a first backfill: it pays the cold start);
 * ``first_backfill``: a new user's first ``pci run`` of the last 14 months on an

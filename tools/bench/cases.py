@@ -3,7 +3,6 @@ measure (see the package docstring for what each one measures), and :data:`CASES
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 from pci.core.contract import FILES, MANIFEST
 
 from .measure import pci_command
-from .world import MONTHS, World, engine_args, fresh_copy, fresh_folder_copy, nth_month, prepare_ran
+from .world import (MONTHS, World, engine_args, fresh_copy, fresh_folder_copy, link_months, nth_month,
+                    prepare_ran)
 
 
 def case_csv_floor(world: World, work: Path) -> list[str]:
@@ -37,22 +37,26 @@ def case_land_month(world: World, work: Path, progress) -> list[str]:
                        "--month", nth_month(MONTHS))
 
 
-def _link_or_copy(src, dst) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another file system
-        shutil.copy2(src, dst)
-
-
 def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
     wh = fresh_folder_copy(world.ran_warehouse(month_no - 1, progress), work)
     landing = work / "landing"  # only the months up to month_no are visible
-    landing.mkdir()
-    for i in range(1, month_no + 1):  # hard links: the files are in this landing folder (a
-        # symbolic link out of it is refused, raw-exports.md), and nothing is copied
-        shutil.copytree(world.landing / nth_month(i), landing / nth_month(i), copy_function=_link_or_copy)
+    link_months(world.landing, landing, range(1, month_no + 1))
     return pci_command("run", *engine_args(world.engine), "--landing", str(landing), "--warehouse", str(wh),
                        "--month", nth_month(month_no))
+
+
+#: the history of ``new_month_h12``: the 12 months before the last one
+H12_FIRST = MONTHS - 12
+
+
+def case_new_month_h12(world: World, work: Path, progress) -> list[str]:
+    """The last month, as ``new_month``, on a warehouse holding only the 12 months before
+    it (month 25 run): the same export as ``new_month`` with half its history."""
+    wh = fresh_folder_copy(world.ran_window(H12_FIRST, MONTHS - 1, progress), work)
+    landing = work / "landing"
+    link_months(world.landing, landing, range(H12_FIRST, MONTHS + 1))
+    return pci_command("run", *engine_args(world.engine), "--landing", str(landing), "--warehouse", str(wh),
+                       "--month", nth_month(MONTHS))
 
 
 def case_new_month_13(world: World, work: Path, progress) -> list[str]:
@@ -147,6 +151,7 @@ CASES = {
     "new_month_13": case_new_month_13,
     "land_month": case_land_month,
     "new_month": case_new_month,
+    "new_month_h12": case_new_month_h12,
     "backfill_14": case_backfill_14,
     "first_backfill": case_first_backfill,
 }

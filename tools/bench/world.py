@@ -2,6 +2,7 @@
 cached under ``bench/cache``), and the fresh copies each measured run starts from."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,37 @@ class World:
         (wh.parent / ".ready").write_text("ok\n")
         return wh
 
+    def window_landing(self, first: int, through: int) -> Path:
+        """A landing folder holding only months first..through of the world (hard links)."""
+        folder = self.dir / f"landing_{first:02d}_{through:02d}"
+        if not (folder / ".ready").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            link_months(self.landing, folder, range(first, through + 1))
+            (folder / ".ready").write_text("ok\n")
+        return folder
+
+    def landed_window(self, first: int, through: int, progress) -> Path:
+        """A warehouse with months first..through landed, none before (cached)."""
+        wh = self.dir / f"landed_{first:02d}_{through:02d}" / "pci.duckdb"
+        if (wh.parent / ".ready").exists():
+            return wh
+        shutil.rmtree(wh.parent, ignore_errors=True)
+        wh.parent.mkdir(parents=True)
+        landing = self.window_landing(first, through)
+        for i in range(first, through + 1):
+            progress(f"preparing: landing {nth_month(i)} into a warehouse of months {first}-{through}")
+            run_setup(pci_command("land", "--landing", str(landing), "--warehouse", str(wh),
+                                  "--month", nth_month(i)))
+        (wh.parent / ".ready").write_text("ok\n")
+        return wh
+
+    def ran_window(self, first: int, through: int, progress) -> Path:
+        """:meth:`ran_warehouse` of a warehouse holding months first..through only."""
+        return prepare_ran(self.prepared / f"ran_{first:02d}_{through:02d}",
+                           lambda: self.landed_window(first, through, progress),
+                           self.window_landing(first, through), nth_month(through), progress,
+                           at=self.dir / "work", engine=self.engine)
+
     def ran_warehouse(self, through: int, progress) -> Path:
         """The warehouse of months 1..through after a ``pci run`` of month ``through``
         (cached): the state a month-end run finds, sidecar folders included. On
@@ -130,6 +162,22 @@ def prepare_ran(folder: Path, landed, landing: Path, month: str, progress, at: P
     # a month-end run after the first one does; a changed project prepares anew
     (folder / ".ready").write_text(stamp)
     return wh
+
+
+def link_months(landing: Path, folder: Path, months) -> None:
+    """Months (1-based numbers) of ``landing`` into ``folder``, as hard links: the files
+    are in that folder (a symbolic link out of it is refused, raw-exports.md) and
+    nothing is copied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in months:
+        shutil.copytree(landing / nth_month(i), folder / nth_month(i), copy_function=_link_or_copy)
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system
+        shutil.copy2(src, dst)
 
 
 def fresh_folder_copy(src_wh: Path, work: Path) -> Path:
