@@ -152,3 +152,27 @@ def _raise_fault(exc: OSError, path: Path):
 def is_held_here(warehouse: Path) -> bool:
     """True when this process holds the lock of ``warehouse``."""
     return str(lock_path(Path(warehouse).resolve())) in _held
+
+
+def command_under_lock(warehouse: Path, wait: bool, work):
+    """A command's work on an existing warehouse file, holding its lock: ``(0, work())``,
+    or ``(exit status, None)`` after saying why on standard error: 2 no such file,
+    4 held by a run (without ``wait``) or open elsewhere, 6 an environment fault (the lock
+    file cannot be written), 7 a damaged file."""
+    from pci.core.errors import EXIT_ENVIRONMENT, EXIT_USAGE, PipelineFault  # noqa: PLC0415
+    from pci.core.terminal import for_terminal  # noqa: PLC0415
+
+    warehouse = Path(warehouse)
+    if not warehouse.is_file():
+        print(f"error: no warehouse at {for_terminal(warehouse)}", file=sys.stderr)
+        return EXIT_USAGE, None
+    try:
+        with WarehouseLock(warehouse, wait=wait):
+            return 0, work()
+    except (WarehouseBusy, PipelineFault) as exc:  # busy 4, environment 6, damaged 7
+        print(f"error: {for_terminal(exc)}", file=sys.stderr)
+        return exc.exit_status, None
+    except OSError as exc:  # the lock file itself cannot be written (a full or read-only folder)
+        print(f"error: cannot take the lock of {for_terminal(warehouse)}: {for_terminal(exc)}",
+              file=sys.stderr)
+        return EXIT_ENVIRONMENT, None

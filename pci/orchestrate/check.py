@@ -15,7 +15,6 @@ restore it).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 
@@ -26,27 +25,17 @@ def configure(parser) -> None:
 
 
 def command(args) -> int:
-    from pci.core.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE, PipelineFault, WarehouseBusy
-    from pci.core.locking import WarehouseLock
+    from pci.core.locking import command_under_lock
     from pci.core.preflight import check_before_writing
     from pci.core.terminal import for_terminal
 
     warehouse = Path(args.warehouse)
-    if not warehouse.is_file():
-        print(f"error: no warehouse file at {for_terminal(warehouse)}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        with WarehouseLock(warehouse, wait=args.wait):
-            result = check_before_writing(warehouse, thorough=True)
-    except (WarehouseBusy, PipelineFault) as exc:  # busy 4, environment 6, damaged 7
-        print(f"error: {for_terminal(exc)}", file=sys.stderr)
-        return exc.exit_status
-    except OSError as exc:  # the lock file itself cannot be written
-        print(f"error: cannot take the lock of {for_terminal(warehouse)}: {for_terminal(exc)}",
-              file=sys.stderr)
-        return EXIT_ENVIRONMENT
+    status, result = command_under_lock(warehouse, args.wait,
+                                        lambda: check_before_writing(warehouse, thorough=True))
+    if result is None:
+        return status
     seconds = sum(result.seconds.get(k, 0.0) for k in ("file", "scan"))
     print(for_terminal(f"{warehouse}: intact: {result.file_bytes:,} bytes, {result.tables} tables, "
                        f"{result.blocks:,} blocks; every data block and the primary-key index paths "
                        f"read in {seconds:.1f} s"))
-    return EXIT_OK
+    return 0

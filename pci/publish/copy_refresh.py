@@ -217,29 +217,20 @@ def command(args) -> int:
     7 the warehouse file is damaged."""
     import sys
 
-    from pci.core.errors import EXIT_USAGE, PipelineFault, WarehouseBusy
-    from pci.core.locking import WarehouseLock
+    from pci.core.locking import command_under_lock
     from pci.core.terminal import for_terminal
     from pci.core.warehouse import connect
 
-    warehouse = Path(args.warehouse)
-    if not warehouse.is_file():
-        print(f"error: no warehouse at {for_terminal(warehouse)}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        with WarehouseLock(warehouse, wait=args.wait):
-            con = connect(warehouse, read_only=True)
-            try:
-                result = refresh_copy(con, warehouse)
-            finally:
-                con.close()
-    except (WarehouseBusy, PipelineFault) as exc:  # busy 4, environment 6, damaged 7
-        print(f"error: {for_terminal(exc)}", file=sys.stderr)
-        return exc.exit_status
-    except OSError as exc:  # the lock file itself cannot be written (a full or read-only folder)
-        print(f"error: cannot take the lock of {for_terminal(warehouse)}: {for_terminal(exc)}",
-              file=sys.stderr)
-        return EXIT_ENVIRONMENT
+    def work() -> CopyRefresh:
+        con = connect(Path(args.warehouse), read_only=True)
+        try:
+            return refresh_copy(con, Path(args.warehouse))
+        finally:
+            con.close()
+
+    status, result = command_under_lock(Path(args.warehouse), args.wait, work)
+    if result is None:
+        return status
     if result.ok:
         print(for_terminal(result.summary()))
         return 0

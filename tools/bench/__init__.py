@@ -139,7 +139,7 @@ def command(args) -> int:
         merged = merge_cases(previous, cases)
         results["scales"][args.scale] = {
             "partners": world.partners, "tenants": world.tenants, "months": MONTHS,
-            "runs": args.runs, "measured_at": now, "machine": machine(), "cases": {}, "ratios": {},
+            "runs": args.runs, "measured_at": now, "machine": machine(), "cases": {},
             **scale,
             # the DuckDB ratios as this version computes them from the DuckDB cases
             "ratios": {**scale.get("ratios", {}), **ratios(scale.get("cases", {}))},
