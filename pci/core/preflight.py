@@ -154,7 +154,7 @@ def check_before_writing(warehouse: Path | str, *, thorough: bool = False,
     table; the call that reaches the end of the last table also probes the indexes
     and starts the next pass. So every block of data that lives through a pass is
     read within it: a warehouse of R rows is read whole every ceil(R / N) runs (at
-    1,000,000 tenants and 25 months, about 250 million rows: 13 runs), and
+    1,000,000 tenants and 25 months, about 213 million rows: 11 runs), and
     ``python -m pci check`` reads it whole on demand. A block that no call has
     read yet is still verified by DuckDB whenever a step reads it; that step
     fails before its commit (:func:`classify`), so nothing published changes.
