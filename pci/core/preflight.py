@@ -316,11 +316,6 @@ def _check_file(path: Path, result: Preflight, thorough: bool, rolling: int | No
         con.close()
 
 
-def _ended(con, name: str, rowid: int) -> bool:
-    last = con.execute(f"SELECT max(rowid) FROM {name}").fetchone()[0]
-    return last is None or rowid > last
-
-
 def _read_scrub_state(path: Path) -> dict:
     try:
         state = json.loads(scrub_state_path(path).read_text(encoding="utf-8"))
@@ -358,8 +353,8 @@ def _scrub(con, path: Path, result: Preflight, tables: list, budget: int) -> Non
                     f"WHERE rowid BETWEEN {rowid} AND {upto}").fetchall()
         result.scrubbed.append((keys[i], rowid, upto))
         left -= upto - rowid + 1
-        rowid = upto + 1
-    if i >= len(keys) or (rowid > 0 and i == len(keys) - 1 and _ended(con, names[i], rowid)):
+        i, rowid = (i + 1, 0) if upto == last else (i, upto + 1)
+    if i >= len(keys):
         complete_pass()  # the last table read to its end: the next call starts the next pass
         i, rowid = 0, 0
     state.update({"table": keys[i] if keys else None, "rowid": rowid, "budget_rows": budget})

@@ -314,8 +314,7 @@ def publish(warehouse: Path, month: date, run_id: str | None, audited: dict,
         # A failed refresh is reported, never a refusal: the publication has committed.
         copy = _refresh_copy(con, warehouse) if refresh_copy else None
     own = results[-1].as_dict()
-    own["analyst_copy"] = ({"ok": copy.ok, "path": str(copy.path), "error": copy.error} if copy else
-                           {"ok": True, "deferred": True})
+    own["analyst_copy"] = _copy_outcome(copy) if copy else {"ok": True, "deferred": True}
     own["restated"] = [r.as_dict() for r in results[:-1]]
     # what still reads superseded data after this publication (pci_score_publications.stale)
     own["stale_months"] = [format_month(m) for m in stale]
@@ -329,7 +328,11 @@ def refresh_analyst_copy(warehouse: Path) -> dict:
     from pci.publish.copy_refresh import refresh_copy  # noqa: PLC0415
 
     with writing(warehouse), _opened(warehouse) as con:
-        copy = refresh_copy(con, Path(warehouse))
+        return _copy_outcome(refresh_copy(con, Path(warehouse)))
+
+
+def _copy_outcome(copy) -> dict:
+    """What a run report says of a refresh of the analysts' copy."""
     return {"ok": copy.ok, "path": str(copy.path), "error": copy.error}
 
 

@@ -37,10 +37,14 @@ def case_land_month(world: World, work: Path, progress) -> list[str]:
                        "--month", nth_month(MONTHS))
 
 
-def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS) -> list[str]:
-    wh = fresh_folder_copy(world.ran_warehouse(month_no - 1, progress), work)
-    landing = work / "landing"  # only the months up to month_no are visible
-    link_months(world.landing, landing, range(1, month_no + 1))
+def case_new_month(world: World, work: Path, progress, month_no: int = MONTHS, first: int = 1) -> list[str]:
+    """``pci run`` of month ``month_no`` on the warehouse of months ``first`` … ``month_no - 1``
+    (the one before run): only those months and the new one are in its landing folder."""
+    ran = (world.ran_warehouse(month_no - 1, progress) if first == 1
+           else world.ran_window(first, month_no - 1, progress))
+    wh = fresh_folder_copy(ran, work)
+    landing = work / "landing"
+    link_months(world.landing, landing, range(first, month_no + 1))
     return pci_command("run", *engine_args(world.engine), "--landing", str(landing), "--warehouse", str(wh),
                        "--month", nth_month(month_no))
 
@@ -52,11 +56,7 @@ H12_FIRST = MONTHS - 12
 def case_new_month_h12(world: World, work: Path, progress) -> list[str]:
     """The last month, as ``new_month``, on a warehouse holding only the 12 months before
     it (month 25 run): the same export as ``new_month`` with half its history."""
-    wh = fresh_folder_copy(world.ran_window(H12_FIRST, MONTHS - 1, progress), work)
-    landing = work / "landing"
-    link_months(world.landing, landing, range(H12_FIRST, MONTHS + 1))
-    return pci_command("run", *engine_args(world.engine), "--landing", str(landing), "--warehouse", str(wh),
-                       "--month", nth_month(MONTHS))
+    return case_new_month(world, work, progress, MONTHS, first=H12_FIRST)
 
 
 def case_new_month_13(world: World, work: Path, progress) -> list[str]:
